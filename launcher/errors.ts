@@ -1,0 +1,10 @@
+/**
+ * An error meant for the user: the CLI prints its message as one line and exits non-zero, with no stack
+ * trace. Anything else that escapes is a bug in lguest-ts and is reported as such.
+ */
+export class UserError extends Error {
+  constructor(message: string, readonly exitCode = 2) {
+    super(message);
+    this.name = 'UserError';
+  }
+}
