@@ -8,7 +8,7 @@ dir=$(cd "$(dirname "$0")" && pwd)
 name=${1:?usage: run-qemu.sh NAME}
 elf=$dir/build/$name.elf
 [ -f "$elf" ] || { echo "no such kernel: $elf" >&2; exit 2; }
-timeout 60 qemu-system-i386 -kernel "$elf" -display none -no-reboot \
+timeout 20 qemu-system-i386 -kernel "$elf" -display none -no-reboot \
     -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
     -chardev stdio,id=dbg -device isa-debugcon,iobase=0xe9,chardev=dbg \
     -serial none -monitor none -m 32 </dev/null

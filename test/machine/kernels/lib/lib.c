@@ -187,8 +187,32 @@ void lib_init(u32 magic, u32 mbi) {
     tss.iomap_base = TSS_IOMAP_OFF;
     memset(tss.iomap, 0xFF, sizeof tss.iomap);
     __asm__ volatile("ltr %w0" :: "r"(SEL_TSS));
+    __asm__ volatile("lldt %w0" :: "r"(0));   /* LDTR still holds its reset state: make it null */
     for (int v = 0; v < 256; v++) idt_default(v);
     idt_set(V_SYSCALL, (u32)trap_stubs + 16 * V_SYSCALL, SEL_KCODE, GATE_INT32, 3, 1);
     load_idt_limit(sizeof idt - 1);
     if (magic != 0x2BADB002) { kprintf("bad multiboot magic 0x%x\n", magic); exit_qemu(1); }
+}
+
+static const char *const vec_names[32] = {
+    "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP",
+    "#PF", "v15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "v22", "v23", "v24", "v25", "v26", "v27",
+    "v28", "v29", "v30", "v31" };
+
+static char *trap_fmt(char *o, int vec, u32 err, u32 eip, u32 cr2, int show) {
+    if (vec < 0) { ksprintf(o, "no trap"); return o; }
+    char *p = o;
+    if (vec < 32) p += ksprintf(p, "vector=%u(%s)", (u32)vec, vec_names[vec]);
+    else p += ksprintf(p, "vector=0x%x", (u32)vec);
+    if (show & SHOW_ERR) p += ksprintf(p, " err=0x%x", err);
+    if (show & SHOW_EIP) p += ksprintf(p, " eip=0x%08x", eip);
+    if (show & SHOW_CR2) p += ksprintf(p, " cr2=0x%08x", cr2);
+    return o;
+}
+
+void expect(const char *desc, int vec, int want_vec, u32 want_err, u32 want_eip, u32 want_cr2, int show) {
+    char g[128], w[128];
+    trap_fmt(g, vec, last.err, last.eip, last.cr2, show);
+    trap_fmt(w, want_vec, want_err, want_eip, want_cr2, show);
+    check(desc, g, w);
 }

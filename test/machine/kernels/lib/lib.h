@@ -108,6 +108,17 @@ void check(const char *desc, const char *got, const char *want);
 /* check() with both sides formatted by fmt from three values each. */
 void check3(const char *desc, const char *fmt, u32 g1, u32 g2, u32 g3, u32 w1, u32 w2, u32 w3);
 void note(const char *fmt, ...);
+/* Compares the trap try_call/run_ring returned (vec, -1 = none) and `last` with the wanted one;
+   show selects the fields printed besides the vector. */
+#define SHOW_ERR 1
+#define SHOW_EIP 2
+#define SHOW_CR2 4
+void expect(const char *desc, int vec, int want_vec, u32 want_err, u32 want_eip, u32 want_cr2, int show);
+#define NO_TRAP (-1)
+/* Inline-asm helpers: record the address of the next instruction (a fault's EIP) or of the one
+   after it (a trap's EIP) in fault_eip. */
+#define AT_FAULT(insn) "movl $1f, fault_eip\n1: " insn "\n"
+#define AT_TRAP(insn)  "movl $1f, fault_eip\n" insn "\n1:\n"
 void finish(int status) __attribute__((noreturn));
 void exit_qemu(int v) __attribute__((noreturn));
 
