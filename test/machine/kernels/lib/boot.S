@@ -111,7 +111,7 @@ catch_longjmp:
         ret
 
 /* void enter_user(struct user_entry *e): iret to e->cs:user_trampoline with e->ss:e->esp,
-   e->eflags and data segments e->ds; the trampoline calls e->fn and returns with int 0x80. */
+   e->eflags and data segments e->ds, es, fs, gs; the trampoline calls e->fn and returns with int 0x80. */
         .globl enter_user
 enter_user:
         mov 4(%esp), %ebx
@@ -122,8 +122,11 @@ enter_user:
         pushl 8(%ebx)            /* cs */
         pushl $user_trampoline
         mov %ax, %ds
+        mov 24(%ebx), %ax        /* es, fs, gs */
         mov %ax, %es
+        mov 28(%ebx), %ax
         mov %ax, %fs
+        mov 32(%ebx), %ax
         mov %ax, %gs
         iret
 

@@ -19,8 +19,8 @@ static char trap_stack[16384] __attribute__((aligned(4096)));
 static char user_stack[16384] __attribute__((aligned(4096)));
 static char ring1_stack[8192] __attribute__((aligned(4096)));
 static char ring2_stack[8192] __attribute__((aligned(4096)));
-char *const trap_stack_top_p = trap_stack + sizeof trap_stack;
 #define TOP(s) ((u32)(s) + sizeof(s))
+const u32 user_stack_top = TOP(user_stack);
 
 void *memset(void *d, int c, u32 n) { u8 *p = d; while (n--) *p++ = (u8)c; return d; }
 void *memcpy(void *d, const void *s, u32 n) { u8 *p = d; const u8 *q = s; while (n--) *p++ = *q++; return d; }
@@ -145,6 +145,7 @@ void trap_dispatch(struct frame *f) {
     last.ebx = f->ebx;
     last.ds = f->ds & 0xFFFF;
     last.es = f->es & 0xFFFF;
+    last.frame_top = (u32)&f->esp + (last.ring_change ? 8 : 0);
     if (hooks[f->vector] && hooks[f->vector](f)) return;
     if (catch_active) catch_longjmp((int)f->vector);
     kprintf("unexpected trap: vector=%u err=0x%x eip=0x%08x cs=0x%x\n", f->vector, f->err, f->eip, f->cs);
@@ -152,15 +153,18 @@ void trap_dispatch(struct frame *f) {
     finish(1);
 }
 
-struct user_entry { u32 fn, ds, cs, ss, esp, eflags; };
+struct user_entry { u32 fn, ds, cs, ss, esp, eflags, es, fs, gs; };
 extern void enter_user(void *);
+const u16 ring_cs[4] = { SEL_KCODE, SEL_R1CODE, SEL_R2CODE, SEL_UCODE };
+const u16 ring_ds[4] = { SEL_KDATA, SEL_R1DATA, SEL_R2DATA, SEL_UDATA };
 
 int run_ring(int ring, u32 (*fn)(void), u32 eflags) {
-    static const u16 cs[4] = { SEL_KCODE, SEL_R1CODE, SEL_R2CODE, SEL_UCODE };
-    static const u16 ds[4] = { SEL_KDATA, SEL_R1DATA, SEL_R2DATA, SEL_UDATA };
-    static const u32 *esp;
-    struct user_entry e = { (u32)fn, ds[ring], cs[ring], ds[ring], TOP(user_stack), EFLAGS_FIXED | eflags };
-    (void)esp;
+    return run_ring_segs(ring, fn, eflags, ring_ds[ring], ring_ds[ring], ring_ds[ring], ring_ds[ring]);
+}
+
+int run_ring_segs(int ring, u32 (*fn)(void), u32 eflags, u16 ds, u16 es, u16 fs, u16 gs) {
+    struct user_entry e = { (u32)fn, ds, ring_cs[ring], ring_ds[ring], user_stack_top, EFLAGS_FIXED | eflags,
+                            es, fs, gs };
     int v = try_call(enter_user, &e);
     if (v == V_SYSCALL && last.eax == SYS_RETURN) return -1;
     return v;

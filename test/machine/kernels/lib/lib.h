@@ -83,6 +83,7 @@ struct frame {
 /* The last trap seen by trap_dispatch. */
 struct trap_info {
     u32 vector, err, eip, cs, eflags, esp, ss, cr2, dr6, eax, ebx, ds, es;
+    u32 frame_top;                 /* the address just above the pushed frame */
     int ring_change;
 };
 extern volatile struct trap_info last;
@@ -135,6 +136,12 @@ void catch_longjmp(int result) __attribute__((noreturn));
 /* Run fn at ring `ring` with the given extra eflags; returns -1 if it finished with the
    SYS_RETURN system call (its return value is in last.ebx), else the vector it trapped with. */
 int run_ring(int ring, u32 (*fn)(void), u32 eflags);
+/* run_ring with the data segment registers given (ss is the ring's data segment). */
+int run_ring_segs(int ring, u32 (*fn)(void), u32 eflags, u16 ds, u16 es, u16 fs, u16 gs);
+extern const u32 user_stack_top;
+extern const u16 ring_cs[4], ring_ds[4];
+static inline u16 read_cs(void) { u16 v; __asm__ volatile("mov %%cs, %0" : "=r"(v)); return v; }
+static inline u16 read_ss(void) { u16 v; __asm__ volatile("mov %%ss, %0" : "=r"(v)); return v; }
 
 static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline u8 inb(u16 port) { u8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
