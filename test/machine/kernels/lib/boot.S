@@ -143,3 +143,5 @@ user_trampoline:
         .space 16384
 boot_stack_top:
         .globl boot_stack_top
+
+        .section .note.GNU-stack, "", @progbits
