@@ -7,7 +7,7 @@
 #include "lib.h"
 
 #define GDT_NOTPRESENT   (GDT_SCRATCH + 0)   /* data segment, P = 0 */
-#define GDT_SMALLSS      (GDT_SCRATCH + 1)   /* writable data, limit 16 MiB - 1 */
+#define GDT_SMALLSS      (GDT_SCRATCH + 1)   /* writable data, limit 2 MiB - 1 */
 #define GDT_CONF0        (GDT_SCRATCH + 2)   /* conforming code, DPL 0 */
 #define GDT_NP_CODE      (GDT_SCRATCH + 3)   /* code segment, P = 0 */
 #define GDT_SMALLDS      (GDT_SCRATCH + 4)   /* writable data, limit 0xFFF */
@@ -47,7 +47,7 @@ static void t_ss_np(void *a) {
     __asm__ volatile("mov %%ss, %%bx\n" AT_FAULT("mov %0, %%ss") "mov %%bx, %%ss" :: "r"((u16)SEL(GDT_NOTPRESENT, 0)) : "ebx");
 }
 static void t_ss_limit(void *a) {
-    __asm__ volatile("mov %%ss, %%bx\n mov %0, %%ss\n" AT_FAULT("movl %%ss:0x1000000, %%eax") "mov %%bx, %%ss"
+    __asm__ volatile("mov %%ss, %%bx\n mov %0, %%ss\n" AT_FAULT("movl %%ss:0x200000, %%eax") "mov %%bx, %%ss"
                      :: "r"((u16)SEL(GDT_SMALLSS, 0)) : "eax", "ebx");
 }
 static void t_ds_limit(void *a) {
@@ -84,7 +84,7 @@ static void set_np(int vec, int present) {
 int kmain(void) {
     int v;
     gdt_set(GDT_NOTPRESENT, 0, 0xFFFFF, ACC_S | ACC_RW, FLG_G | FLG_DB);
-    gdt_set(GDT_SMALLSS, 0, 0xFFF, ACC_P | ACC_S | ACC_RW, FLG_G | FLG_DB);
+    gdt_set(GDT_SMALLSS, 0, 0x1FF, ACC_P | ACC_S | ACC_RW, FLG_G | FLG_DB);
     gdt_set(GDT_CONF0, 0, 0xFFFFF, ACC_P | ACC_S | ACC_CODE | ACC_CONF | ACC_RW, FLG_G | FLG_DB);
     gdt_set(GDT_NP_CODE, 0, 0xFFFFF, ACC_S | ACC_CODE, FLG_G | FLG_DB);
     gdt_set(GDT_SMALLDS, 0, 0xFFF, ACC_P | ACC_S | ACC_RW, FLG_DB);

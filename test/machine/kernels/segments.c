@@ -11,7 +11,7 @@
 #define G_RO       (GDT_SCRATCH + 2)   /* read-only data */
 #define G_XO       (GDT_SCRATCH + 3)   /* execute-only code */
 #define G_RX       (GDT_SCRATCH + 4)   /* readable code */
-#define G_EDOWN    (GDT_SCRATCH + 5)   /* expand-down RW data, B=1, limit 0x0FFFFF */
+#define G_EDOWN    (GDT_SCRATCH + 5)   /* expand-down RW data, B=1, base 0x10000, limit 0x0FFFFF */
 #define G_EDOWN16  (GDT_SCRATCH + 6)   /* expand-down RW data, B=0, limit 0x0FFF */
 #define G_FRESH    (GDT_SCRATCH + 7)   /* RW data with A=0: the accessed bit test */
 #define G_STK3     (GDT_SCRATCH + 8)   /* DPL 3 expand-down stack segment */
@@ -104,7 +104,7 @@ int kmain(void) {
     gdt_set(G_RO, 0, 0xFFFFF, ACC_P | ACC_S | ACC_A, FLG_G | FLG_DB);
     gdt_set(G_XO, 0, 0xFFFFF, ACC_P | ACC_S | ACC_CODE | ACC_A, FLG_G | FLG_DB);
     gdt_set(G_RX, 0, 0xFFFFF, ACC_P | ACC_S | ACC_CODE | ACC_RW | ACC_A, FLG_G | FLG_DB);
-    gdt_set(G_EDOWN, 0, 0x0FFFFF, ACC_P | ACC_S | ACC_RW | ACC_ED | ACC_A, FLG_DB);
+    gdt_set(G_EDOWN, 0x10000, 0x0FFFFF, ACC_P | ACC_S | ACC_RW | ACC_ED | ACC_A, FLG_DB);
     gdt_set(G_EDOWN16, 0, 0x0FFF, ACC_P | ACC_S | ACC_RW | ACC_ED | ACC_A, 0);
     gdt_set(G_FRESH, 0, 0xFFFFF, ACC_P | ACC_S | ACC_RW, FLG_G | FLG_DB);
     gdt_set(G_FRESH2, 0, 0xFFFFF, ACC_P | ACC_S | ACC_RW, FLG_G | FLG_DB);
@@ -123,7 +123,8 @@ int kmain(void) {
     access("limit 0xFFF: dword write at 0x2000", t_write, SEL(G_SMALL, 0), 0x2000, V_GP, 0);
     access("G=1 limit 0: dword read at 0xFFC", t_read, SEL(G_PAGE1, 0), 0xFFC, NO_TRAP, 0);
     access("G=1 limit 0: byte read at 0x1000", t_read_byte, SEL(G_PAGE1, 0), 0x1000, V_GP, 0);
-    /* Expand-down: valid offsets are limit+1 .. 0xFFFFFFFF (B=1) or .. 0xFFFF (B=0). */
+    /* Expand-down: valid offsets are limit+1 .. 0xFFFFFFFF (B=1) or .. 0xFFFF (B=0). The B=1
+       segment's base 0x10000 makes offset 0xFFFFFFFC wrap to linear 0xFFFC, inside RAM. */
     access("expand-down B=1 limit 0xFFFFF: read at 0x100000", t_read, SEL(G_EDOWN, 0), 0x100000, NO_TRAP, 0);
     access("expand-down B=1 limit 0xFFFFF: read at 0xFFFFFFFC", t_read, SEL(G_EDOWN, 0), 0xFFFFFFFC, NO_TRAP, 0);
     access("expand-down B=1 limit 0xFFFFF: read at 0xFFFFF", t_read_byte, SEL(G_EDOWN, 0), 0xFFFFF, V_GP, 0);
