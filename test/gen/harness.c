@@ -130,7 +130,8 @@ static void setup(void)
         void *p = mmap((void *)(uintptr_t)r->base, r->size, PROT_READ | PROT_WRITE | PROT_EXEC,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (p == MAP_FAILED || (uintptr_t)p != r->base) {
-            fprintf(stderr, "cannot map region %08x+%x\n", r->base, r->size);
+            fprintf(stderr, "cannot map region %08x+%x%s\n", r->base, r->size,
+                    r->base < 0x10000 ? " (is vm.mmap_min_addr above 4096?)" : "");
             die("mmap");
         }
         r->initial = malloc(r->size);
