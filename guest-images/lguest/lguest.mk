@@ -1,0 +1,96 @@
+# lguest/lguest.mk: the lguest-mode guests (see lguest/README.md), included by guest-images/Makefile,
+# whose BUILD, OBJ, CC, LD, IMAGES and all/clean/check this extends.
+#
+#   build/NAME.elf       2-level paging variant of each guest
+#   build/NAME-pae.elf   PAE variant (-DCONFIG_PAE)
+#   make lguest-layout   regenerate lguest/layout.json (checked by `make check`)
+#   make lguest-hosttest run the host-side unit test of the formatter and the async-ring indexing
+#
+# Same reproducibility rules as the rest of this Makefile: no debug information, no build-id, fixed
+# link order, file names relative to guest-images/.
+
+LGUEST_DIR := lguest
+LGUEST_OBJ := $(OBJ)/lguest
+LGUEST_GUESTS := hello traps timer usermode misbehave
+LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
+IMAGES += $(LGUEST_IMAGES)
+
+# i386 only, no x87/MMX/SSE (the CPU has no FPU), no CET end-branch instructions, no PIC.
+LGUEST_CFLAGS := -m32 -march=i386 -mno-80387 -mno-mmx -mno-sse -std=gnu11 -O2 -Wall -Wextra \
+	-ffreestanding -nostdlib -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
+	-fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -fno-ident \
+	-fcf-protection=none -ffile-prefix-map=$(CURDIR)/= -I$(LGUEST_DIR)/include
+LGUEST_LDFLAGS := -m elf_i386 -nostdlib --build-id=none -z max-page-size=0x1000 -z noexecstack \
+	--no-warn-rwx-segments
+LGUEST_HEADERS := $(wildcard $(LGUEST_DIR)/include/*.h)
+
+# Link order is this list's order (entry.o first: lguest_entry opens .text).
+LGUEST_RUNTIME := entry boot hcall ring console format string irq desc clock mm task
+LGUEST_EXTRA_usermode := usermode_blob
+
+# One set of objects per paging variant: $(LGUEST_OBJ)/2level and $(LGUEST_OBJ)/pae.
+define lguest_variant_rules
+$(LGUEST_OBJ)/$(1)/%.o: $(LGUEST_DIR)/runtime/%.c $(LGUEST_HEADERS)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LGUEST_CFLAGS) $(2) -c -o $$@ $$<
+$(LGUEST_OBJ)/$(1)/%.o: $(LGUEST_DIR)/runtime/%.S $(LGUEST_HEADERS)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LGUEST_CFLAGS) $(2) -c -o $$@ $$<
+$(LGUEST_OBJ)/$(1)/%.o: $(LGUEST_DIR)/guests/%.c $(LGUEST_HEADERS)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LGUEST_CFLAGS) $(2) -c -o $$@ $$<
+$(LGUEST_OBJ)/$(1)/usermode_blob.o: $(LGUEST_DIR)/guests/usermode_blob.S $(LGUEST_OBJ)/user/usermode_user.bin
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LGUEST_CFLAGS) $(2) -DUSER_BIN='"$(LGUEST_OBJ)/user/usermode_user.bin"' -c -o $$@ $$<
+endef
+$(eval $(call lguest_variant_rules,2level,))
+$(eval $(call lguest_variant_rules,pae,-DCONFIG_PAE))
+
+define lguest_image_rule
+$(BUILD)/$(1)$(3).elf: $(addprefix $(LGUEST_OBJ)/$(2)/,$(addsuffix .o,$(LGUEST_RUNTIME) $(1) $(LGUEST_EXTRA_$(1)))) $(LGUEST_DIR)/kernel.ld
+	@mkdir -p $$(dir $$@)
+	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/kernel.ld -o $$@ $$(filter %.o,$$^)
+endef
+$(foreach g,$(LGUEST_GUESTS),$(eval $(call lguest_image_rule,$(g),2level,)))
+$(foreach g,$(LGUEST_GUESTS),$(eval $(call lguest_image_rule,$(g),pae,-pae)))
+
+# The ring-3 program of the usermode guest: linked at 0x400000, flattened, embedded by usermode_blob.S.
+$(LGUEST_OBJ)/user/%.o: $(LGUEST_DIR)/guests/%.c $(LGUEST_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LGUEST_CFLAGS) -c -o $@ $<
+$(LGUEST_OBJ)/user/format.o: $(LGUEST_DIR)/runtime/format.c $(LGUEST_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LGUEST_CFLAGS) -c -o $@ $<
+$(LGUEST_OBJ)/user/usermode_user.elf: $(LGUEST_OBJ)/user/usermode_user.o $(LGUEST_OBJ)/user/format.o $(LGUEST_DIR)/user.ld
+	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/user.ld -o $@ $(filter %.o,$^)
+$(LGUEST_OBJ)/user/usermode_user.bin: $(LGUEST_OBJ)/user/usermode_user.elf
+	objcopy -O binary $< $@
+
+# layout.json: offsets and sizes of every shared structure plus the ABI constants, printed by a host
+# program built from the same header (tools/layout.c; tools/layout_pae.c adds the PAE constants).
+LGUEST_LAYOUT_TOOL := $(LGUEST_OBJ)/layout-tool
+$(LGUEST_LAYOUT_TOOL): $(LGUEST_DIR)/tools/layout.c $(LGUEST_DIR)/tools/layout_pae.c $(LGUEST_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -O2 -Wall -Wextra -I$(LGUEST_DIR)/include -o $@ $(LGUEST_DIR)/tools/layout.c $(LGUEST_DIR)/tools/layout_pae.c
+
+.PHONY: lguest-layout lguest-check-layout lguest-hosttest
+lguest-layout: $(LGUEST_LAYOUT_TOOL)
+	$(LGUEST_LAYOUT_TOOL) > $(LGUEST_DIR)/layout.json
+
+lguest-check-layout: $(LGUEST_LAYOUT_TOOL)
+	@if $(LGUEST_LAYOUT_TOOL) | cmp -s - $(LGUEST_DIR)/layout.json; then \
+		echo "check: lguest/layout.json matches lguest_abi.h"; \
+	else \
+		echo "check: lguest/layout.json differs from lguest_abi.h (make lguest-layout)" >&2; exit 1; \
+	fi
+
+LGUEST_HOSTTEST := $(LGUEST_OBJ)/hosttest
+LGUEST_HOSTTEST_SRC := $(LGUEST_DIR)/hosttest/hosttest.c $(LGUEST_DIR)/runtime/format.c $(LGUEST_DIR)/runtime/ring.c
+$(LGUEST_HOSTTEST): $(LGUEST_HOSTTEST_SRC) $(LGUEST_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -O2 -Wall -Wextra -fno-builtin -I$(LGUEST_DIR)/include -o $@ $(LGUEST_HOSTTEST_SRC)
+
+lguest-hosttest: $(LGUEST_HOSTTEST)
+	$(LGUEST_HOSTTEST)
+
+check: lguest-check-layout lguest-hosttest
