@@ -1,0 +1,1106 @@
+/**
+ * The i386 CPU: architectural state, lazy flags, memory access through segmentation and the TLB, the
+ * decoded-instruction cache, exception delivery and the run loop. It knows nothing of lguest: it executes
+ * until something needs the outside world and returns an ExitReason (emulator/exits.ts).
+ *
+ * Speed notes (the hot loop allocates nothing):
+ * - Every 32-bit value is kept as a signed int32 (`| 0`): on this Node build such values are Smis, so
+ *   storing them in fields and returning them never boxes. `>>> 0` appears only inside comparisons.
+ * - Instructions are decoded once into a pool of typed arrays (struct of arrays) grouped in blocks that
+ *   end at control transfers; a block is found by physical address through a per-page entry table.
+ * - Memory accesses take a fast path (aligned or in-page, segment within its fast limit, TLB entry with
+ *   the right permission bit) that inlines into handlers; everything else goes to a `...Slow` function.
+ */
+import {
+  AC, AC_VEC, AF, CF, CR0_AM, CR0_PG, CR0_WP, CS, DB, DF, DF_VEC, DS, ESP, GP, ID, IF, IOPL_MASK, NT, OF,
+  PF, PF_VEC, PFEC_I, PFEC_U, PFEC_W, RF, SF, SS, SS_VEC, TF, VM, ZF, PAGE_SIZE,
+} from './constants.ts';
+import { ExitReason } from './exits.ts';
+import { PhysicalMemory } from '../mmu/memory.ts';
+import { walkPageTables } from '../mmu/paging.ts';
+import { HANDLERS } from './ops/registry.ts';
+import { decodeInstruction, DECODE_INCOMPLETE, TERMINATES_BLOCK } from './decoder.ts';
+import { deliverInterrupt } from './interrupts.ts';
+
+/** Thrown (as this one object, never allocated) when an instruction faults; the exception has already
+ *  been delivered, or recorded for an exit, by the time it propagates. */
+export const FAULT = { fault: true } as const;
+
+// Lazy flag operations: which formula gives CF, OF and AF for the last arithmetic result.
+export const LF_ADD = 0;
+export const LF_SUB = 1;
+export const LF_ADC1 = 2; // add with carry-in 1
+export const LF_SBB1 = 3; // subtract with borrow-in 1
+export const LF_LOGIC = 4; // CF = OF = AF = 0
+
+// TLB entry permission bits (low 12 bits of an entry; the high 20 bits are the physical frame).
+export const TLB_R_SUP = 1;
+export const TLB_R_USR = 2;
+export const TLB_W_SUP = 4;
+export const TLB_W_USR = 8;
+export const TLB_GLOBAL = 16;
+
+const TLB_LIST_MAX = 16384;
+const MAX_BLOCK = 48;
+const CODE_SLOTS = 2048;
+const POOL_SIZE = 1 << 18;
+
+/** What `cpu-test` wants: stop at an exception instead of delivering it. */
+export const enum ExceptionMode { Deliver = 0, Stop = 1 }
+
+/** The I/O port bus the CPU's IN/OUT instructions use, after the CPU's own permission checks. */
+export interface IoBus {
+  in(port: number, size: 1 | 2 | 4): number;
+  out(port: number, size: 1 | 2 | 4, value: number): void;
+}
+
+const NO_IO: IoBus = {
+  in: (_port, size) => (size === 4 ? -1 : (1 << (size * 8)) - 1),
+  out: () => {},
+};
+
+/** Parity flag of a byte: PF set when the number of set bits is even. */
+export const PARITY = new Uint8Array(256);
+for (let i = 0; i < 256; i++) {
+  let b = i, n = 0;
+  while (b) { n += b & 1; b >>= 1; }
+  PARITY[i] = (n & 1) === 0 ? PF : 0;
+}
+
+export class CPU {
+  // ---- general registers: index 8 always reads 0 (absent base/index in effective addresses) ----
+  readonly r32 = new Int32Array(9);
+  readonly r16 = new Uint16Array(this.r32.buffer);
+  readonly r8 = new Uint8Array(this.r32.buffer);
+
+  eip = 0;
+  /** EIP of the instruction being executed (where a fault restarts it). */
+  prevEip = 0;
+  /** EFLAGS, except the arithmetic flags named in lfMask, which come from the lazy state. */
+  flags = 2;
+  lfOp = 0;
+  lfA = 0;
+  lfB = 0;
+  lfRes = 0;
+  lfMask = 0;
+  cpl = 0;
+
+  // ---- segment registers and their descriptor caches (ES CS SS DS FS GS) ----
+  readonly segSel = new Int32Array(6);
+  readonly segBase = new Int32Array(6);
+  /** Effective limit in bytes (the highest valid offset for expand-up), as an unsigned number. */
+  readonly segLimit = new Float64Array(6);
+  /** Descriptor bits 40-55: type (0-3), S (4), DPL (5-6), P (7), AVL (12), L (13), D/B (14), G (15). */
+  readonly segAttr = new Int32Array(6);
+  /** Highest offset a read may start at and take the fast path (-1: always the slow path). */
+  readonly segRLim = new Float64Array(6);
+  /** Same for writes. */
+  readonly segWLim = new Float64Array(6);
+  /** SS is a 32-bit stack (B bit). */
+  stack32 = true;
+
+  // ---- system registers ----
+  cr0 = 0x10; // ET
+  cr2 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  readonly dr = new Int32Array(8);
+  gdtBase = 0;
+  gdtLimit = 0;
+  idtBase = 0;
+  idtLimit = 0x3ff;
+  ldtSel = 0;
+  ldtBase = 0;
+  ldtLimit = 0;
+  trSel = 0;
+  trBase = 0;
+  trLimit = 0;
+  trAttr = 0;
+  /** The four PAE page-directory-pointer entries, loaded on CR3 writes (low and high words). */
+  readonly pdpte = new Int32Array(8);
+  tsc = 0;
+  readonly msr = new Map<number, bigint>();
+
+  // ---- memory ----
+  readonly mem: PhysicalMemory;
+  readonly m8: Uint8Array;
+  readonly m32: Int32Array;
+  readonly dv: DataView;
+  readonly memSize: number;
+  io: IoBus = NO_IO;
+
+  // ---- TLB: one entry per 4 KiB virtual page, frame | permission bits, 0 = empty ----
+  readonly tlb = new Int32Array(1 << 20);
+  readonly tlbList = new Int32Array(TLB_LIST_MAX);
+  tlbCount = 0;
+  /** The TLB bit a data read needs at the current CPL (0 while alignment checking forces the slow path). */
+  readBit = TLB_R_SUP;
+  writeBit = TLB_W_SUP;
+  fetchBit = TLB_R_SUP;
+  // results of the last page walk
+  walkFrame = 0;
+  walkPerms = 0;
+
+  // ---- decoded-instruction pool (struct of arrays); index 0 is scratch for page-crossing code ----
+  readonly iOp = new Uint16Array(POOL_SIZE);
+  readonly iLen = new Uint8Array(POOL_SIZE);
+  readonly iReg = new Uint8Array(POOL_SIZE);
+  readonly iRm = new Uint8Array(POOL_SIZE);
+  readonly iBase = new Uint8Array(POOL_SIZE);
+  readonly iIdx = new Uint8Array(POOL_SIZE);
+  readonly iScale = new Uint8Array(POOL_SIZE);
+  readonly iSeg = new Uint8Array(POOL_SIZE);
+  readonly iFlags = new Uint8Array(POOL_SIZE);
+  readonly iSub = new Uint8Array(POOL_SIZE);
+  readonly iDisp = new Int32Array(POOL_SIZE);
+  readonly iImm = new Int32Array(POOL_SIZE);
+  readonly iImm2 = new Int32Array(POOL_SIZE);
+  readonly blkLen = new Uint8Array(POOL_SIZE);
+  poolNext = 1;
+
+  // ---- code cache: physical page -> slot; slot -> block index per byte offset ----
+  readonly codePageSlot: Int32Array;
+  readonly codeSlots: number;
+  readonly slotPage: Int32Array;
+  readonly slotGen: Int32Array;
+  readonly slotEntries: Int32Array;
+  nextSlot = 0;
+  /** Decode with 32-bit default operand and address size (CS.D). */
+  code32 = true;
+  /** Bit of this vCPU in memory.codePages. */
+  codeBit = 1;
+  /** Physical page of the block being executed (to notice writes into it). */
+  curCodePage = -1;
+  /** Scratch for decoding an instruction that crosses a page boundary. */
+  private readonly crossBuf = new Uint8Array(16);
+
+  // ---- run state ----
+  exitReason: ExitReason = ExitReason.None;
+  /** Set by a handler to end the current block after this instruction. */
+  stop = 0;
+  budget = 0;
+  /** Instructions retired since reset. */
+  retired = 0;
+  halted = false;
+  exceptionMode = ExceptionMode.Deliver;
+  exceptionVector = -1;
+  exceptionError = -1;
+  exceptionEip = 0;
+  exitMessage = '';
+  /** Vector being delivered (-1 when none), for the double- and triple-fault rules. */
+  delivering = -1;
+  /** A debug trap (#DB) is due after the current instruction (TF was set when it started). */
+  tfTrap = false;
+  /** External doorbell: a nonzero word makes the run loop return ExitReason.Doorbell. */
+  doorbell: Int32Array = new Int32Array(1);
+  /** Pending maskable interrupt vector from the outside (-1: none). */
+  pendingIrq = -1;
+  /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
+  inhibitIrq = false;
+
+  constructor(mem: PhysicalMemory, vcpuId = 0, opts: { codeSlots?: number } = {}) {
+    this.mem = mem;
+    this.codeSlots = opts.codeSlots ?? CODE_SLOTS;
+    this.slotPage = new Int32Array(this.codeSlots).fill(-1);
+    this.slotGen = new Int32Array(this.codeSlots);
+    this.slotEntries = new Int32Array(this.codeSlots * PAGE_SIZE);
+    this.m8 = mem.u8;
+    this.m32 = mem.i32;
+    this.dv = mem.dv;
+    this.memSize = mem.size;
+    this.codePageSlot = new Int32Array(mem.pages);
+    this.codeBit = 1 << (vcpuId & 7);
+    this.resetFlat(0);
+  }
+
+  // =====================================================================================================
+  // Reset helpers
+  // =====================================================================================================
+
+  /** Flat 32-bit protected mode at the given CPL: every segment base 0, limit 4 GiB, paging off. The
+   *  selectors are those a real GDT would need; callers that build a GDT set them to match. */
+  resetFlat(cpl: number): void {
+    this.cr0 = 0x11; // PE | ET
+    this.cpl = cpl;
+    for (let s = 0; s < 6; s++) {
+      const code = s === CS;
+      // type: code = execute/read accessed (0xB), data = read/write accessed (0x3); S=1, P=1, D/B=1, G=1
+      const attr = (code ? 0xb : 0x3) | 0x10 | (cpl << 5) | 0x80 | 0x4000 | 0x8000;
+      this.setSegCache(s, (code ? 0x08 : 0x10) | cpl, 0, 0xffffffff, attr);
+    }
+    this.flags = 2;
+    this.lfMask = 0;
+    this.updateAccessBits();
+  }
+
+  // =====================================================================================================
+  // Flags
+  // =====================================================================================================
+
+  getCF(): boolean {
+    if ((this.lfMask & CF) === 0) return (this.flags & CF) !== 0;
+    switch (this.lfOp) {
+      case LF_ADD: return (this.lfRes >>> 0) < (this.lfA >>> 0);
+      case LF_SUB: return (this.lfA >>> 0) < (this.lfB >>> 0);
+      case LF_ADC1: return (this.lfRes >>> 0) <= (this.lfA >>> 0);
+      case LF_SBB1: return (this.lfA >>> 0) <= (this.lfB >>> 0);
+      default: return false;
+    }
+  }
+
+  getOF(): boolean {
+    if ((this.lfMask & OF) === 0) return (this.flags & OF) !== 0;
+    switch (this.lfOp) {
+      case LF_ADD: case LF_ADC1: return ((this.lfA ^ this.lfRes) & (this.lfB ^ this.lfRes)) < 0;
+      case LF_SUB: case LF_SBB1: return ((this.lfA ^ this.lfB) & (this.lfA ^ this.lfRes)) < 0;
+      default: return false;
+    }
+  }
+
+  getAF(): boolean {
+    if ((this.lfMask & AF) === 0) return (this.flags & AF) !== 0;
+    if (this.lfOp === LF_LOGIC) return false;
+    return ((this.lfA ^ this.lfB ^ this.lfRes) & 0x10) !== 0;
+  }
+
+  getZF(): boolean {
+    return (this.lfMask & ZF) !== 0 ? this.lfRes === 0 : (this.flags & ZF) !== 0;
+  }
+
+  getSF(): boolean {
+    return (this.lfMask & SF) !== 0 ? this.lfRes < 0 : (this.flags & SF) !== 0;
+  }
+
+  getPF(): boolean {
+    return (this.lfMask & PF) !== 0 ? PARITY[this.lfRes & 0xff] !== 0 : (this.flags & PF) !== 0;
+  }
+
+  /** Evaluate condition code cc (the low nibble of Jcc/SETcc/CMOVcc). */
+  cond(cc: number): boolean {
+    switch (cc) {
+      case 0x0: return this.getOF();
+      case 0x1: return !this.getOF();
+      case 0x2: return this.getCF();
+      case 0x3: return !this.getCF();
+      case 0x4: return this.getZF();
+      case 0x5: return !this.getZF();
+      case 0x6: return this.getCF() || this.getZF();
+      case 0x7: return !(this.getCF() || this.getZF());
+      case 0x8: return this.getSF();
+      case 0x9: return !this.getSF();
+      case 0xa: return this.getPF();
+      case 0xb: return !this.getPF();
+      case 0xc: return this.lessThan();
+      case 0xd: return !this.lessThan();
+      case 0xe: return this.getZF() || this.lessThan();
+      default: return !(this.getZF() || this.lessThan());
+    }
+  }
+
+  /** SF != OF, with a shortcut for the common CMP/SUB case (signed a < b). */
+  lessThan(): boolean {
+    if (this.lfMask === 0x8d5 && (this.lfOp === LF_SUB)) return this.lfA < this.lfB;
+    return this.getSF() !== this.getOF();
+  }
+
+  /** The full EFLAGS value. */
+  getEflags(): number {
+    const m = this.lfMask;
+    if (m === 0) return this.flags;
+    let f = this.flags & ~m;
+    if (m & CF && this.getCF()) f |= CF;
+    if (m & PF && this.getPF()) f |= PF;
+    if (m & AF && this.getAF()) f |= AF;
+    if (m & ZF && this.getZF()) f |= ZF;
+    if (m & SF && this.getSF()) f |= SF;
+    if (m & OF && this.getOF()) f |= OF;
+    return f;
+  }
+
+  /** Replace EFLAGS wholesale (bits the caller may not change must already be merged in). */
+  setEflags(v: number): void {
+    const oldAc = this.flags & AC;
+    this.flags = (v & 0x3f7fd5) | 2;
+    this.lfMask = 0;
+    if ((this.flags & AC) !== oldAc) this.updateAccessBits();
+    if (this.flags & TF) this.tfPending();
+  }
+
+  /** Fold the lazy arithmetic flags into `flags` (before an instruction that keeps some of them). */
+  materializeFlags(): void {
+    if (this.lfMask !== 0) {
+      this.flags = this.getEflags();
+      this.lfMask = 0;
+    }
+  }
+
+  /** Set the six arithmetic flags from explicit values (for instructions with eager flag logic). */
+  setArith(f: number): void {
+    this.flags = (this.flags & ~0x8d5) | (f & 0x8d5);
+    this.lfMask = 0;
+  }
+
+  /** Flags of an add of sign-extended operands a + b = res (res also sign-extended to the size). */
+  lfAdd(a: number, b: number, res: number): void {
+    this.lfOp = LF_ADD; this.lfA = a; this.lfB = b; this.lfRes = res; this.lfMask = 0x8d5;
+  }
+
+  lfSub(a: number, b: number, res: number): void {
+    this.lfOp = LF_SUB; this.lfA = a; this.lfB = b; this.lfRes = res; this.lfMask = 0x8d5;
+  }
+
+  lfLogic(res: number): void {
+    this.lfOp = LF_LOGIC; this.lfRes = res; this.lfMask = 0x8d5;
+  }
+
+  // =====================================================================================================
+  // Segments (fast-path limits; the descriptor checks of segment loads live in segments.ts)
+  // =====================================================================================================
+
+  setSegCache(s: number, sel: number, base: number, limit: number, attr: number): void {
+    this.segSel[s] = sel & 0xffff;
+    this.segBase[s] = base | 0;
+    this.segLimit[s] = limit >>> 0;
+    this.segAttr[s] = attr;
+    const present = (attr & 0x80) !== 0 && (attr & 0x10) !== 0;
+    const type = attr & 0xf;
+    const code = (type & 8) !== 0;
+    const expandDown = !code && (type & 4) !== 0;
+    const usable = present && !(s !== CS && (sel & 0xfffc) === 0 && (this.cr0 & 1) !== 0 && s !== SS);
+    const readable = usable && !expandDown && (!code || (type & 2) !== 0);
+    const writable = usable && !expandDown && !code && (type & 2) !== 0;
+    this.segRLim[s] = readable ? limit >>> 0 : -1;
+    this.segWLim[s] = writable ? limit >>> 0 : -1;
+    if (s === SS) this.stack32 = (attr & 0x4000) !== 0;
+    if (s === CS) {
+      const c32 = (attr & 0x4000) !== 0;
+      if (c32 !== this.code32) {
+        this.code32 = c32;
+        this.flushCodeCache();
+      }
+    }
+  }
+
+  // =====================================================================================================
+  // Effective addresses
+  // =====================================================================================================
+
+  /** Effective address (offset within the segment) of decoded instruction k's memory operand. */
+  ea(k: number): number {
+    if ((this.iFlags[k] & 1) !== 0) return this.ea16(k);
+    return (this.r32[this.iBase[k]] + (this.r32[this.iIdx[k]] << this.iScale[k]) + this.iDisp[k]) | 0;
+  }
+
+  ea16(k: number): number {
+    return ((this.r32[this.iBase[k]] & 0xffff) + (this.r32[this.iIdx[k]] & 0xffff) + this.iDisp[k]) & 0xffff;
+  }
+
+  // =====================================================================================================
+  // Memory access: fast paths
+  // =====================================================================================================
+
+  read8(s: number, off: number): number {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) > this.segRLim[s] || (e & this.readBit) === 0) return this.readSlow(s, off, 1);
+    return this.m8[(e & ~0xfff) | (lin & 0xfff)];
+  }
+
+  read16(s: number, off: number): number {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) + 1 > this.segRLim[s] || (e & this.readBit) === 0 || (lin & 0xfff) === 0xfff) {
+      return this.readSlow(s, off, 2);
+    }
+    return this.dv.getUint16((e & ~0xfff) | (lin & 0xfff), true);
+  }
+
+  read32(s: number, off: number): number {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) + 3 > this.segRLim[s] || (e & this.readBit) === 0 || (lin & 0xfff) > 0xffc) {
+      return this.readSlow(s, off, 4);
+    }
+    const pa = (e & ~0xfff) | (lin & 0xfff);
+    return (pa & 3) === 0 ? this.m32[pa >> 2] : this.dv.getInt32(pa, true);
+  }
+
+  write8(s: number, off: number, v: number): void {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) > this.segWLim[s] || (e & this.writeBit) === 0) {
+      this.writeSlow(s, off, 1, v);
+      return;
+    }
+    this.m8[(e & ~0xfff) | (lin & 0xfff)] = v;
+  }
+
+  write16(s: number, off: number, v: number): void {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) + 1 > this.segWLim[s] || (e & this.writeBit) === 0 || (lin & 0xfff) === 0xfff) {
+      this.writeSlow(s, off, 2, v);
+      return;
+    }
+    this.dv.setUint16((e & ~0xfff) | (lin & 0xfff), v, true);
+  }
+
+  write32(s: number, off: number, v: number): void {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) + 3 > this.segWLim[s] || (e & this.writeBit) === 0 || (lin & 0xfff) > 0xffc) {
+      this.writeSlow(s, off, 4, v);
+      return;
+    }
+    const pa = (e & ~0xfff) | (lin & 0xfff);
+    if ((pa & 3) === 0) this.m32[pa >> 2] = v;
+    else this.dv.setInt32(pa, v, true);
+  }
+
+  // Read-modify-write: rmwRead* checks write access (so a fault happens before anything changes) and
+  // remembers where the operand is; rmwWrite* stores the result there.
+  rmwPa = 0;
+  rmwPa2 = -1;
+  rmwSplit = 0;
+
+  rmwRead8(s: number, off: number): number {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) > this.segWLim[s] || (e & this.writeBit) === 0) return this.rmwReadSlow(s, off, 1);
+    const pa = (e & ~0xfff) | (lin & 0xfff);
+    this.rmwPa = pa;
+    this.rmwPa2 = -1;
+    return this.m8[pa];
+  }
+
+  rmwRead16(s: number, off: number): number {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) + 1 > this.segWLim[s] || (e & this.writeBit) === 0 || (lin & 0xfff) === 0xfff) {
+      return this.rmwReadSlow(s, off, 2);
+    }
+    const pa = (e & ~0xfff) | (lin & 0xfff);
+    this.rmwPa = pa;
+    this.rmwPa2 = -1;
+    return this.dv.getUint16(pa, true);
+  }
+
+  rmwRead32(s: number, off: number): number {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) + 3 > this.segWLim[s] || (e & this.writeBit) === 0 || (lin & 0xfff) > 0xffc) {
+      return this.rmwReadSlow(s, off, 4);
+    }
+    const pa = (e & ~0xfff) | (lin & 0xfff);
+    this.rmwPa = pa;
+    this.rmwPa2 = -1;
+    return (pa & 3) === 0 ? this.m32[pa >> 2] : this.dv.getInt32(pa, true);
+  }
+
+  rmwWrite8(v: number): void {
+    if (this.rmwPa2 === -1) this.m8[this.rmwPa] = v;
+    else this.rmwWriteSlow(v, 1);
+  }
+
+  rmwWrite16(v: number): void {
+    if (this.rmwPa2 === -1) this.dv.setUint16(this.rmwPa, v, true);
+    else this.rmwWriteSlow(v, 2);
+  }
+
+  rmwWrite32(v: number): void {
+    const pa = this.rmwPa;
+    if (this.rmwPa2 !== -1) this.rmwWriteSlow(v, 4);
+    else if ((pa & 3) === 0) this.m32[pa >> 2] = v;
+    else this.dv.setInt32(pa, v, true);
+  }
+
+  // Stack
+  push32(v: number): void {
+    if (this.stack32) {
+      const sp = (this.r32[ESP] - 4) | 0;
+      this.write32(SS, sp, v);
+      this.r32[ESP] = sp;
+    } else {
+      const sp = (this.r32[ESP] - 4) & 0xffff;
+      this.write32(SS, sp, v);
+      this.r16[ESP << 1] = sp;
+    }
+  }
+
+  push16(v: number): void {
+    if (this.stack32) {
+      const sp = (this.r32[ESP] - 2) | 0;
+      this.write16(SS, sp, v);
+      this.r32[ESP] = sp;
+    } else {
+      const sp = (this.r32[ESP] - 2) & 0xffff;
+      this.write16(SS, sp, v);
+      this.r16[ESP << 1] = sp;
+    }
+  }
+
+  /** Read the dword at the top of the stack without popping it. */
+  peek32(delta: number): number {
+    const sp = this.stack32 ? (this.r32[ESP] + delta) | 0 : (this.r32[ESP] + delta) & 0xffff;
+    return this.read32(SS, sp);
+  }
+
+  peek16(delta: number): number {
+    const sp = this.stack32 ? (this.r32[ESP] + delta) | 0 : (this.r32[ESP] + delta) & 0xffff;
+    return this.read16(SS, sp);
+  }
+
+  /** ESP += n, honouring a 16-bit stack. */
+  adjustSp(n: number): void {
+    if (this.stack32) this.r32[ESP] = (this.r32[ESP] + n) | 0;
+    else this.r16[ESP << 1] = (this.r32[ESP] + n) & 0xffff;
+  }
+
+  pop32(): number {
+    const v = this.peek32(0);
+    this.adjustSp(4);
+    return v;
+  }
+
+  pop16(): number {
+    const v = this.peek16(0);
+    this.adjustSp(2);
+    return v;
+  }
+
+  // =====================================================================================================
+  // Memory access: slow paths
+  // =====================================================================================================
+
+  /** Check an access of `size` bytes at offset `off` of segment s against its type and limit; raise
+   *  #GP(0), or #SS(0) for the stack segment, when it fails. */
+  segCheck(s: number, off: number, size: number, write: boolean): void {
+    const attr = this.segAttr[s];
+    const sel = this.segSel[s];
+    const fault = s === SS ? SS_VEC : GP;
+    if ((this.cr0 & 1) !== 0 && s !== CS && s !== SS && (sel & 0xfffc) === 0) this.raise(GP, 0);
+    if ((attr & 0x80) === 0) this.raise(fault, 0);
+    const type = attr & 0xf;
+    const code = (type & 8) !== 0;
+    if (write ? code || (type & 2) === 0 : code && (type & 2) === 0) this.raise(fault, 0);
+    const o = off >>> 0;
+    const last = o + size - 1;
+    const limit = this.segLimit[s];
+    if (!code && (type & 4) !== 0) {
+      // expand-down: valid offsets are limit+1 .. 0xFFFF or 0xFFFFFFFF (B bit)
+      const top = (attr & 0x4000) !== 0 ? 0xffffffff : 0xffff;
+      if (o <= limit || last > top) this.raise(fault, 0);
+    } else if (last > limit) {
+      // a flat 4 GiB segment wraps around instead of faulting
+      if (!(limit === 0xffffffff)) this.raise(fault, 0);
+    }
+  }
+
+  private alignCheck(lin: number, size: number): void {
+    if ((lin & (size - 1)) !== 0 && this.cpl === 3 && (this.cr0 & CR0_AM) !== 0 && (this.flags & AC) !== 0) {
+      this.raise(AC_VEC, 0);
+    }
+  }
+
+  readSlow(s: number, off: number, size: number): number {
+    this.segCheck(s, off, size, false);
+    const lin = (this.segBase[s] + off) | 0;
+    this.alignCheck(lin, size);
+    return this.readLinear(lin, size, this.cpl === 3);
+  }
+
+  writeSlow(s: number, off: number, size: number, v: number): void {
+    this.segCheck(s, off, size, true);
+    const lin = (this.segBase[s] + off) | 0;
+    this.alignCheck(lin, size);
+    this.writeLinear(lin, size, v, this.cpl === 3);
+  }
+
+  rmwReadSlow(s: number, off: number, size: number): number {
+    this.segCheck(s, off, size, true);
+    const lin = (this.segBase[s] + off) | 0;
+    this.alignCheck(lin, size);
+    const user = this.cpl === 3;
+    const first = PAGE_SIZE - (lin & 0xfff);
+    const pa = this.translate(lin, true, user);
+    if (first >= size) {
+      this.rmwPa = pa;
+      this.rmwPa2 = pa >= this.memSize || this.mem.codePages[pa >>> 12] !== 0 ? pa : -1;
+      this.rmwSplit = size;
+    } else {
+      const pa2 = this.translate((lin + first) | 0, true, user);
+      this.rmwPa = pa;
+      this.rmwPa2 = pa2;
+      this.rmwSplit = first;
+    }
+    let v = 0;
+    for (let i = 0; i < size; i++) {
+      const a = i < this.rmwSplit ? this.rmwPa + i : this.rmwPa2 + i - this.rmwSplit;
+      v |= this.physRead8(a) << (i * 8);
+    }
+    return size === 4 ? v | 0 : v;
+  }
+
+  rmwWriteSlow(v: number, size: number): void {
+    for (let i = 0; i < size; i++) {
+      const a = i < this.rmwSplit ? this.rmwPa + i : this.rmwPa2 + i - this.rmwSplit;
+      this.physWrite8(a, (v >>> (i * 8)) & 0xff);
+    }
+  }
+
+  /** Read `size` bytes (little-endian) at a linear address, with user or supervisor rights. */
+  readLinear(lin: number, size: number, user: boolean): number {
+    const first = PAGE_SIZE - (lin & 0xfff);
+    if (first >= size) {
+      const pa = this.translate(lin, false, user);
+      if (pa + size <= this.memSize) {
+        if (size === 1) return this.m8[pa];
+        if (size === 2) return this.dv.getUint16(pa, true);
+        return this.dv.getInt32(pa, true);
+      }
+      let v = 0;
+      for (let i = 0; i < size; i++) v |= this.physRead8(pa + i) << (i * 8);
+      return size === 4 ? v | 0 : v;
+    }
+    const pa1 = this.translate(lin, false, user);
+    const pa2 = this.translate((lin + first) | 0, false, user);
+    let v = 0;
+    for (let i = 0; i < size; i++) v |= this.physRead8(i < first ? pa1 + i : pa2 + i - first) << (i * 8);
+    return size === 4 ? v | 0 : v;
+  }
+
+  writeLinear(lin: number, size: number, v: number, user: boolean): void {
+    const first = PAGE_SIZE - (lin & 0xfff);
+    if (first >= size) {
+      const pa = this.translate(lin, true, user);
+      for (let i = 0; i < size; i++) this.physWrite8(pa + i, (v >>> (i * 8)) & 0xff);
+      return;
+    }
+    // translate both pages before writing anything, so a fault on the second changes nothing
+    const pa1 = this.translate(lin, true, user);
+    const pa2 = this.translate((lin + first) | 0, true, user);
+    for (let i = 0; i < size; i++) this.physWrite8(i < first ? pa1 + i : pa2 + i - first, (v >>> (i * 8)) & 0xff);
+  }
+
+  /** Supervisor-mode (implicit) accesses to system structures: GDT, LDT, IDT, TSS. */
+  readSys32(lin: number): number { return this.readLinear(lin, 4, false); }
+  readSys16(lin: number): number { return this.readLinear(lin, 2, false); }
+  writeSys32(lin: number, v: number): void { this.writeLinear(lin, 4, v, false); }
+
+  physRead8(pa: number): number {
+    return pa < this.memSize ? this.m8[pa] : 0xff;
+  }
+
+  physWrite8(pa: number, v: number): void {
+    if (pa >= this.memSize) return;
+    this.m8[pa] = v;
+    const page = pa >>> 12;
+    if (this.mem.codePages[page] !== 0) this.codeWritten(page);
+  }
+
+  // =====================================================================================================
+  // TLB and paging
+  // =====================================================================================================
+
+  /** Recompute which TLB permission bits the fast paths need (CPL, alignment checking). */
+  updateAccessBits(): void {
+    const user = this.cpl === 3;
+    const alignCheck = user && (this.cr0 & CR0_AM) !== 0 && (this.flags & AC) !== 0;
+    this.readBit = alignCheck ? 0 : user ? TLB_R_USR : TLB_R_SUP;
+    this.writeBit = alignCheck ? 0 : user ? TLB_W_USR : TLB_W_SUP;
+    this.fetchBit = user ? TLB_R_USR : TLB_R_SUP;
+  }
+
+  /** Translate a linear address for an access, filling the TLB; raises #PF. Returns the physical address. */
+  translate(lin: number, write: boolean, user: boolean): number {
+    const need = write ? (user ? TLB_W_USR : TLB_W_SUP) : (user ? TLB_R_USR : TLB_R_SUP);
+    const vpn = lin >>> 12;
+    const e = this.tlb[vpn];
+    if ((e & need) !== 0) return (e & ~0xfff) | (lin & 0xfff);
+    this.fillTlb(lin, write, user, false);
+    return this.walkFrame + (lin & 0xfff);
+  }
+
+  /** Walk the page tables for `lin` (or map it 1:1 with paging off), check the access, set A/D bits and
+   *  cache the translation. Leaves the frame in walkFrame. */
+  fillTlb(lin: number, write: boolean, user: boolean, fetch: boolean): void {
+    let perms: number;
+    if ((this.cr0 & CR0_PG) === 0) {
+      this.walkFrame = lin & ~0xfff;
+      perms = TLB_R_SUP | TLB_R_USR | TLB_W_SUP | TLB_W_USR;
+    } else {
+      const code = walkPageTables(this, lin, write, user, true);
+      if (code >= 0) {
+        this.cr2 = lin;
+        this.raise(PF_VEC, code | (fetch ? 0 : 0));
+      }
+      perms = this.walkPerms;
+    }
+    const frame = this.walkFrame;
+    if (frame >= 0 && frame < this.memSize) {
+      if (this.mem.codePages[frame >>> 12] !== 0) perms &= ~(TLB_W_SUP | TLB_W_USR);
+      const vpn = lin >>> 12;
+      if (this.tlb[vpn] === 0) {
+        if (this.tlbCount === TLB_LIST_MAX) this.flushTlb(true);
+        this.tlbList[this.tlbCount++] = vpn;
+      }
+      this.tlb[vpn] = frame | perms;
+    }
+  }
+
+  /** Drop cached translations; `all` also drops global pages. */
+  flushTlb(all: boolean): void {
+    const list = this.tlbList;
+    const tlb = this.tlb;
+    if (this.tlbCount === TLB_LIST_MAX && all) {
+      tlb.fill(0);
+      this.tlbCount = 0;
+      return;
+    }
+    let keep = 0;
+    for (let i = 0; i < this.tlbCount; i++) {
+      const vpn = list[i];
+      const e = tlb[vpn];
+      if (e === 0) continue;
+      if (!all && (e & TLB_GLOBAL) !== 0) list[keep++] = vpn;
+      else tlb[vpn] = 0;
+    }
+    this.tlbCount = keep;
+  }
+
+  /** INVLPG: drop one page's translation, global or not. */
+  invalidatePage(lin: number): void {
+    this.tlb[lin >>> 12] = 0;
+  }
+
+  /** Translation for debuggers and the Host: sets no accessed/dirty bits and raises nothing.
+   *  Returns the physical address, or -1 when the address is not mapped. */
+  debugTranslate(lin: number, user = false, write = false): number {
+    if ((this.cr0 & CR0_PG) === 0) return lin >>> 0;
+    const code = walkPageTables(this, lin, write, user, false);
+    return code >= 0 ? -1 : this.walkFrame + (lin & 0xfff);
+  }
+
+  /** Strip write permission from every TLB entry that maps physical page `page` (it now holds code). */
+  private protectCodePage(page: number): void {
+    const list = this.tlbList;
+    const tlb = this.tlb;
+    for (let i = 0; i < this.tlbCount; i++) {
+      const vpn = list[i];
+      const e = tlb[vpn];
+      if (e !== 0 && (e >>> 12) === page) tlb[vpn] = e & ~(TLB_W_SUP | TLB_W_USR);
+    }
+  }
+
+  // =====================================================================================================
+  // Code cache
+  // =====================================================================================================
+
+  /** A write hit a physical page that holds decoded code. */
+  codeWritten(page: number): void {
+    Atomics.add(this.mem.codeGen, page, 1);
+    if (page === this.curCodePage) this.stop = 1;
+  }
+
+  flushCodeCache(): void {
+    this.codePageSlot.fill(0);
+    this.slotPage.fill(-1);
+    this.poolNext = 1;
+  }
+
+  private newCodeSlot(page: number): number {
+    let slot = this.codePageSlot[page] - 1;
+    if (slot < 0) {
+      slot = this.nextSlot;
+      this.nextSlot = (slot + 1) % this.codeSlots;
+      const old = this.slotPage[slot];
+      if (old >= 0) {
+        this.codePageSlot[old] = 0;
+        Atomics.and(this.mem.codePages, old, ~this.codeBit & 0xff);
+      }
+      this.slotPage[slot] = page;
+      this.codePageSlot[page] = slot + 1;
+    }
+    if ((this.mem.codePages[page] & this.codeBit) === 0) {
+      Atomics.or(this.mem.codePages, page, this.codeBit);
+      this.protectCodePage(page);
+    }
+    this.slotGen[slot] = Atomics.load(this.mem.codeGen, page);
+    this.slotEntries.fill(0, slot << 12, (slot + 1) << 12);
+    return slot;
+  }
+
+  /** Find (or decode) the block at the current EIP and return its first pool index. */
+  lookupBlock(): number {
+    const eip = this.eip;
+    if ((eip >>> 0) > this.segLimit[CS]) this.raiseFetchLimit();
+    const lin = (this.segBase[CS] + eip) | 0;
+    let e = this.tlb[lin >>> 12];
+    if ((e & this.fetchBit) === 0) {
+      this.fillTlb(lin, false, this.cpl === 3, true);
+      e = this.tlb[lin >>> 12];
+      if ((e & this.fetchBit) === 0) return this.fetchOutsideRam(lin);
+    }
+    const pa = (e & ~0xfff) | (lin & 0xfff);
+    const page = pa >>> 12;
+    let slot = this.codePageSlot[page] - 1;
+    if (slot < 0 || this.slotGen[slot] !== this.mem.codeGen[page]) slot = this.newCodeSlot(page);
+    this.curCodePage = page;
+    const k = this.slotEntries[(slot << 12) | (pa & 0xfff)];
+    if (k !== 0) return k;
+    return this.decodeBlock(slot, pa, eip);
+  }
+
+  private raiseFetchLimit(): never {
+    this.prevEip = this.eip;
+    return this.raise(GP, 0);
+  }
+
+  private fetchOutsideRam(lin: number): number {
+    this.exitReason = ExitReason.Unsupported;
+    this.exitMessage = `instruction fetch from 0x${(lin >>> 0).toString(16)} outside RAM`;
+    this.prevEip = this.eip;
+    throw FAULT;
+  }
+
+  private decodeBlock(slot: number, pa: number, eip: number): number {
+    if (this.poolNext + MAX_BLOCK >= POOL_SIZE) {
+      this.flushCodeCache();
+      slot = this.newCodeSlot(pa >>> 12);
+    }
+    const k0 = this.poolNext;
+    let k = k0;
+    let off = pa & 0xfff;
+    const pageBase = pa & ~0xfff;
+    let cur = eip;
+    let n = 0;
+    for (;;) {
+      const limitLeft = this.segLimit[CS] - (cur >>> 0) + 1;
+      const pageLeft = PAGE_SIZE - off;
+      const len = decodeInstruction(this, k, this.m8, pageBase + off, Math.min(pageLeft, 15), limitLeft, this.code32);
+      if (len === DECODE_INCOMPLETE) {
+        if (n === 0) return this.decodeCrossPage(eip);
+        break;
+      }
+      n++;
+      k++;
+      off += len;
+      cur = (cur + len) | 0;
+      if (TERMINATES_BLOCK[this.iOp[k - 1]] !== 0 || n === MAX_BLOCK || off >= PAGE_SIZE) break;
+    }
+    this.blkLen[k0] = n;
+    this.poolNext = k;
+    this.slotEntries[(slot << 12) | (pa & 0xfff)] = k0;
+    return k0;
+  }
+
+  /** Decode an instruction whose bytes straddle two pages into scratch slot 0 (not cached). Fetching the
+   *  second page may raise #PF with CR2 at its start, as the hardware does. */
+  private decodeCrossPage(eip: number): number {
+    const lin = (this.segBase[CS] + eip) | 0;
+    const first = PAGE_SIZE - (lin & 0xfff);
+    const buf = this.crossBuf;
+    const pa1 = this.translateFetch(lin);
+    for (let i = 0; i < first; i++) buf[i] = this.physRead8(pa1 + i);
+    // The decoder asks for more only if it needs it; map the second page lazily by decoding once with
+    // what we have, then with the second page.
+    const limitLeft = this.segLimit[CS] - (eip >>> 0) + 1;
+    let len = decodeInstruction(this, 0, buf, 0, first, limitLeft, this.code32);
+    if (len === DECODE_INCOMPLETE) {
+      const pa2 = this.translateFetch((lin + first) | 0);
+      for (let i = first; i < 16; i++) buf[i] = this.physRead8(pa2 + i - first);
+      len = decodeInstruction(this, 0, buf, 0, 15, limitLeft, this.code32);
+    }
+    this.blkLen[0] = 1;
+    this.curCodePage = -1;
+    return 0;
+  }
+
+  private translateFetch(lin: number): number {
+    const e = this.tlb[lin >>> 12];
+    if ((e & this.fetchBit) !== 0) return (e & ~0xfff) | (lin & 0xfff);
+    this.fillTlb(lin, false, this.cpl === 3, true);
+    return this.walkFrame + (lin & 0xfff);
+  }
+
+  // =====================================================================================================
+  // Exceptions
+  // =====================================================================================================
+
+  /** Raise a fault: restart point is the current instruction. Never returns. */
+  raise(vector: number, error: number): never {
+    this.eip = this.prevEip;
+    this.exception(vector, error, this.prevEip);
+    throw FAULT;
+  }
+
+  /** Raise #PF for a linear address with an error code (P/W/U bits). */
+  pageFault(lin: number, code: number): never {
+    this.cr2 = lin;
+    return this.raise(PF_VEC, code);
+  }
+
+  /** Deliver (or, in Stop mode, record) an exception whose saved EIP is `eip`. */
+  exception(vector: number, error: number, eip: number): void {
+    if (this.exceptionMode === ExceptionMode.Stop) {
+      this.exceptionVector = vector;
+      this.exceptionError = error;
+      this.exceptionEip = eip;
+      this.exitReason = ExitReason.Exception;
+      this.stop = 1;
+      return;
+    }
+    const prev = this.delivering;
+    if (prev === DF_VEC) {
+      this.delivering = -1;
+      this.exitReason = ExitReason.TripleFault;
+      this.exitMessage = `triple fault: vector ${vector} while delivering a double fault`;
+      this.stop = 1;
+      return;
+    }
+    if (prev >= 0 && isDoubleFault(prev, vector)) {
+      vector = DF_VEC;
+      error = 0;
+    }
+    this.delivering = vector;
+    deliverInterrupt(this, vector, error, eip, false, prev >= 0 || true);
+    this.delivering = -1;
+  }
+
+  /** A software interrupt (INT n, INT3, INTO): the saved EIP is the next instruction. */
+  softwareInterrupt(vector: number): void {
+    deliverInterrupt(this, vector, -1, this.eip, true, false);
+    this.stop = 1;
+  }
+
+  /** Called when TF becomes set: single-step from the next instruction on. */
+  tfPending(): void {
+    this.stop = 1;
+  }
+
+  /** After an instruction that started with TF set: the single-step trap. */
+  private singleStepTrap(): void {
+    this.dr[6] |= 0x4000; // BS
+    this.exception(DB, -1, this.eip);
+  }
+
+  // =====================================================================================================
+  // The run loop
+  // =====================================================================================================
+
+  /** Run up to `budget` instructions. Returns why it stopped. */
+  run(budget: number): ExitReason {
+    this.exitReason = ExitReason.None;
+    this.budget = budget;
+    const handlers = HANDLERS;
+    const iOp = this.iOp;
+    const iLen = this.iLen;
+    while (this.exitReason === ExitReason.None) {
+      if (this.doorbell[0] !== 0) {
+        this.exitReason = ExitReason.Doorbell;
+        break;
+      }
+      if (this.pendingIrq >= 0 && (this.flags & IF) !== 0 && !this.inhibitIrq) this.deliverExternal();
+      this.inhibitIrq = false;
+      const stepping = (this.flags & TF) !== 0;
+      let k = 0;
+      let start = 0;
+      this.stop = 0;
+      try {
+        k = this.lookupBlock();
+        start = k;
+        const end = stepping ? k + 1 : k + this.blkLen[k];
+        while (k < end) {
+          const e0 = this.eip;
+          this.prevEip = e0;
+          this.eip = (e0 + iLen[k]) | 0;
+          handlers[iOp[k]](this, k);
+          k++;
+          if (this.stop !== 0) break;
+        }
+      } catch (e) {
+        if (e !== FAULT) throw e;
+        stepping && (this.flags & TF) === 0; // a faulting instruction does not single-step
+        const n = k - start;
+        this.retired += n;
+        this.budget -= n;
+        if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
+        continue;
+      }
+      const n = k - start;
+      this.retired += n;
+      this.budget -= n;
+      if (stepping && n > 0 && this.exitReason === ExitReason.None) {
+        try { this.singleStepTrap(); } catch (e) { if (e !== FAULT) throw e; }
+      }
+      if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
+    }
+    return this.exitReason;
+  }
+
+  /** Execute exactly one instruction (a rep string instruction runs to completion), stopping at
+   *  exceptions when in Stop mode. */
+  step(): ExitReason {
+    this.exitReason = ExitReason.None;
+    this.stop = 0;
+    let k = 0;
+    try {
+      k = this.lookupBlock();
+      const e0 = this.eip;
+      this.prevEip = e0;
+      this.eip = (e0 + this.iLen[k]) | 0;
+      HANDLERS[this.iOp[k]](this, k);
+      this.retired++;
+    } catch (e) {
+      if (e !== FAULT) throw e;
+    }
+    return this.exitReason === ExitReason.None ? ExitReason.Step : this.exitReason;
+  }
+
+  private deliverExternal(): void {
+    const v = this.pendingIrq;
+    this.pendingIrq = -1;
+    this.halted = false;
+    try {
+      this.prevEip = this.eip;
+      deliverInterrupt(this, v, -1, this.eip, false, true);
+    } catch (e) {
+      if (e !== FAULT) throw e;
+    }
+  }
+
+  /** Set CPL and everything that depends on it. */
+  setCpl(cpl: number): void {
+    this.cpl = cpl;
+    this.updateAccessBits();
+  }
+
+  /** Report the state of the general registers, for dumps. */
+  regsSnapshot(): Record<string, number> {
+    const names = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi'];
+    const out: Record<string, number> = {};
+    for (let i = 0; i < 8; i++) out[names[i]] = this.r32[i] >>> 0;
+    out.eip = this.eip >>> 0;
+    out.eflags = this.getEflags() >>> 0;
+    return out;
+  }
+
+  /** Bits of EFLAGS that POPF / IRET may change at the current CPL and IOPL (size 4 or 2). */
+  popfMask(size: number): number {
+    let mask = CF | PF | AF | ZF | SF | TF | DF | OF | NT | AC | ID;
+    if (this.cpl === 0) mask |= IOPL_MASK;
+    if (this.cpl <= ((this.flags & IOPL_MASK) >>> 12)) mask |= IF;
+    if (size === 2) mask &= 0xffff;
+    return mask & ~(RF | VM);
+  }
+}
+
+/** Is the pair (first exception being delivered, second raised meanwhile) a double fault? (SDM 6.15) */
+function isDoubleFault(first: number, second: number): boolean {
+  const contributory = (v: number) => v === 0 || (v >= 10 && v <= 13);
+  if (contributory(first)) return contributory(second);
+  if (first === PF_VEC) return contributory(second) || second === PF_VEC;
+  return false;
+}
+
+export { DF };
