@@ -1,0 +1,75 @@
+/** `lguest-ts run IMAGE`: boot a guest (lguest mode) or a Multiboot kernel (--bare). */
+import type { Argv } from 'yargs';
+import { existsSync } from 'node:fs';
+import { UserError } from '../errors.ts';
+import { resolveImage } from '../images.ts';
+
+/** Everything `run` was asked to do, validated. */
+export interface RunOptions {
+  /** Path of the image file. */
+  image: string;
+  /** What the user typed (a bundled name or a path). */
+  imageArg: string;
+  bare: boolean;
+  memMiB: number;
+  cpus: number;
+  cmdline: string;
+  initrd?: string;
+  pae: boolean;
+  /** Stop the guest after this many seconds (undefined: no limit). */
+  timeoutSec?: number;
+  stats: boolean;
+  statsJson?: string;
+}
+
+export function runCommand(y: Argv): Argv {
+  return y.command(
+    'run <image>',
+    'Boot IMAGE: a bundled guest name (see `images`) or a path to an ELF file',
+    (a) => a
+      .positional('image', { type: 'string', describe: 'bundled image name or path' })
+      .option('bare', { type: 'boolean', default: false, describe: 'boot a Multiboot v1 kernel on the bare machine (no Host)' })
+      .option('mem', { type: 'number', default: 64, describe: 'guest memory in MiB' })
+      .option('cpus', { type: 'number', default: 1, describe: 'number of vCPUs (lguest mode)' })
+      .option('cmdline', { type: 'string', default: '', describe: 'kernel command line' })
+      .option('initrd', { type: 'string', describe: 'initial ramdisk file (lguest mode)' })
+      .option('pae', { type: 'boolean', default: false, describe: 'PAE paging (lguest mode)' })
+      .option('timeout', { type: 'number', describe: 'stop the guest after S seconds' })
+      .option('stats', { type: 'boolean', default: false, describe: 'print statistics when the guest ends' })
+      .option('stats-json', { type: 'string', describe: 'write statistics as JSON to FILE' })
+      .check((args) => {
+        const mem = args.mem as number;
+        if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
+        const cpus = args.cpus as number;
+        if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) return `--cpus must be an integer from 1 to 8, not ${args.cpus}`;
+        const t = args.timeout as number | undefined;
+        if (t !== undefined && (!Number.isFinite(t) || t <= 0)) return `--timeout must be a positive number of seconds, not ${t}`;
+        return true;
+      }),
+    async (args) => {
+      const imageArg = args.image as string;
+      const { path } = resolveImage(imageArg, args.pae as boolean);
+      if (!existsSync(path)) throw new UserError(`no such image: ${imageArg} (not a bundled image name, see 'lguest-ts images', nor a file)`);
+      const opts: RunOptions = {
+        image: path,
+        imageArg,
+        bare: args.bare as boolean,
+        memMiB: args.mem as number,
+        cpus: args.cpus as number,
+        cmdline: args.cmdline as string,
+        initrd: args.initrd as string | undefined,
+        pae: args.pae as boolean,
+        timeoutSec: args.timeout as number | undefined,
+        stats: args.stats as boolean,
+        statsJson: args['stats-json'] as string | undefined,
+      };
+      if (opts.bare) {
+        const { runBare } = await import('../bare.ts');
+        args.exitStatus = await runBare(opts);
+      } else {
+        const { runLguest } = await import('../lguest.ts');
+        args.exitStatus = await runLguest(opts);
+      }
+    },
+  );
+}

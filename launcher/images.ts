@@ -1,0 +1,40 @@
+/**
+ * The bundled guest images in guest-images/build/, by name. `lguest-ts run NAME` takes a name from here
+ * or a path.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const IMAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../guest-images/build');
+
+export interface ImageInfo {
+  name: string;
+  /** 'bare' Multiboot kernels boot with --bare; 'lguest' guests boot paravirtualized. */
+  kind: 'bare' | 'lguest';
+  description: string;
+}
+
+const IMAGES: ImageInfo[] = [
+  { name: 'demo', kind: 'bare', description: 'a Multiboot kernel that shows the interpreter off (what npm start boots)' },
+  { name: 'bench', kind: 'bare', description: 'the CPU-bound benchmark workload (command line iters=N)' },
+  { name: 'hello', kind: 'lguest', description: 'prints a greeting, its command line and memory size, powers off' },
+  { name: 'traps', kind: 'lguest', description: 'divide error, breakpoint, #UD and page faults reflected to its handlers' },
+  { name: 'usermode', kind: 'lguest', description: 'ring-3 processes with their own page tables, system calls, preemption' },
+  { name: 'timer', kind: 'lguest', description: 'clock events and halt until interrupt' },
+  { name: 'misbehave', kind: 'lguest', description: 'one forbidden act per run (case=NAME), each killed with its reason' },
+];
+
+export function listImages(): ImageInfo[] {
+  return IMAGES.filter((i) => existsSync(join(IMAGE_DIR, `${i.name}.elf`)));
+}
+
+/** Resolve an image argument: an existing path, or the name of a bundled image (with -pae for PAE). */
+export function resolveImage(arg: string, pae = false): { path: string; info?: ImageInfo } {
+  const info = IMAGES.find((i) => i.name === arg);
+  if (info && !arg.includes('/')) {
+    const file = join(IMAGE_DIR, `${arg}${pae && info.kind === 'lguest' ? '-pae' : ''}.elf`);
+    return { path: file, info };
+  }
+  return { path: arg };
+}
