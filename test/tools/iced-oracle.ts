@@ -94,6 +94,7 @@ export interface SampleView {
   lock: boolean;
   rep: boolean;
   repne: boolean;
+  /** Operand and address size are 16 bits (code size and 66 / 67 prefixes together). */
   operandSize16: boolean;
   addressSize16: boolean;
   /** Number of prefix bytes before the opcode, repeats included. */
@@ -110,9 +111,15 @@ export interface SampleView {
   addressingLength: number;
 }
 
-/** Parses prefixes, opcode and the following byte at `offset`; `undefined` if no opcode in 15 bytes. */
-export function parseSample(code: Uint8Array, offset: number, view: SampleView = emptyView()): SampleView | undefined {
-  view.lock = view.rep = view.repne = view.operandSize16 = view.addressSize16 = false;
+/**
+ * Parses prefixes, opcode and the following byte at `offset` in 32-bit (or 16-bit) code; `undefined` if
+ * there is no opcode in the first 15 bytes.
+ */
+export function parseSample(
+  code: Uint8Array, offset: number, codeSize32 = true, view: SampleView = emptyView(),
+): SampleView | undefined {
+  view.lock = view.rep = view.repne = false;
+  view.operandSize16 = view.addressSize16 = !codeSize32;
   let i = offset;
   for (; IS_PREFIX[code[i]]; i++) {
     if (i - offset >= MAX_INSTRUCTION_LENGTH) return undefined;
@@ -120,8 +127,8 @@ export function parseSample(code: Uint8Array, offset: number, view: SampleView =
       case PREFIX_LOCK: view.lock = true; break;
       case PREFIX_REP: view.rep = true; break;
       case PREFIX_REPNE: view.repne = true; break;
-      case PREFIX_OPERAND_SIZE: view.operandSize16 = true; break;
-      case PREFIX_ADDRESS_SIZE: view.addressSize16 = true; break;
+      case PREFIX_OPERAND_SIZE: view.operandSize16 = codeSize32; break;
+      case PREFIX_ADDRESS_SIZE: view.addressSize16 = codeSize32; break;
     }
   }
   view.prefixCount = i - offset;
@@ -293,6 +300,8 @@ export const P6_RULES: readonly P6Rule[] = [
 interface Iced {
   module: typeof IcedX86;
   instruction: IcedX86.Instruction;
+  /** Intel syntax as emulator/disasm.ts prints it, but for any bitness (messages only). */
+  formatter: IcedX86.Formatter;
 }
 
 let iced: Iced | undefined;
@@ -301,14 +310,20 @@ function loadIced(): Iced {
   if (iced !== undefined) return iced;
   const require = createRequire(import.meta.url);
   const module = require('iced-x86') as typeof IcedX86;
-  iced = { module, instruction: new module.Instruction() };
+  const formatter = new module.Formatter(module.FormatterSyntax.Intel);
+  formatter.uppercaseHex = false;
+  formatter.hexPrefix = '0x';
+  formatter.hexSuffix = '';
+  formatter.smallHexNumbersInDecimal = false;
+  formatter.spaceAfterOperandSeparator = true;
+  iced = { module, instruction: new module.Instruction(), formatter };
   return iced;
 }
 
-/** An iced Decoder over `code` (32-bit, DecoderOptions.None). Free it when done. */
-export function icedDecoder(code: Uint8Array): IcedX86.Decoder {
+/** An iced Decoder over `code` (32-bit or 16-bit code, DecoderOptions.None). Free it when done. */
+export function icedDecoder(code: Uint8Array, codeSize32 = true): IcedX86.Decoder {
   const { module } = loadIced();
-  return new module.Decoder(32, code, module.DecoderOptions.None);
+  return new module.Decoder(codeSize32 ? 32 : 16, code, module.DecoderOptions.None);
 }
 
 /** iced's answer at `position`: the length, or PROBE_UD when iced says the bytes are not an instruction. */
@@ -319,12 +334,13 @@ export function icedProbe(decoder: IcedX86.Decoder, position: number): number {
   return instruction.code === module.Code.INVALID ? PROBE_UD : instruction.length;
 }
 
-/** iced's name for what it decoded at `position`, e.g. `Rdrand_r32` (for messages). */
-export function icedCodeName(decoder: IcedX86.Decoder, position: number): string {
-  const { module, instruction } = loadIced();
+/** What iced decoded at `position`: its disassembly and its Code name, e.g. `rdrand eax (Rdrand_r32)`. */
+export function icedDescription(decoder: IcedX86.Decoder, position: number): string {
+  const { module, instruction, formatter } = loadIced();
   decoder.position = position;
   decoder.decodeOut(instruction);
-  return (module.Code as unknown as Record<number, string>)[instruction.code] ?? String(instruction.code);
+  const name = (module.Code as unknown as Record<number, string>)[instruction.code] ?? String(instruction.code);
+  return `${formatter.format(instruction)} (${name})`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -500,10 +516,10 @@ export interface AgreementReport {
 export interface AgreementOptions {
   samples: number;
   seed: number;
+  /** 32-bit code (the default), or 16-bit code: iced decodes with bitness 16 and probeInstruction gets false. */
+  codeSize32?: boolean;
   /** How many disagreements to keep in full (default 20). */
   keep?: number;
-  /** Formats an instruction for the report (emulator/disasm.ts's disassembleOne). */
-  disassemble?: (bytes: Uint8Array, eip: number) => string;
 }
 
 const BATCH_SAMPLES = 1 << 15;
@@ -515,6 +531,7 @@ export const hexOf = (code: Uint8Array, start: number, length: number): string =
 export function runAgreement(probe: ProbeInstruction, options: AgreementOptions): AgreementReport {
   const random = makeRandom(options.seed);
   const keep = options.keep ?? 20;
+  const codeSize32 = options.codeSize32 ?? true;
   const report: AgreementReport = {
     samples: 0, compared: 0, ruleHits: new Map(), disagreements: [], disagreementsByOpcode: new Map(),
     totalDisagreements: 0,
@@ -524,11 +541,11 @@ export function runAgreement(probe: ProbeInstruction, options: AgreementOptions)
   for (let done = 0; done < options.samples; done += BATCH_SAMPLES) {
     const count = Math.min(BATCH_SAMPLES, options.samples - done);
     const samples = fillBatch(batch, count, random);
-    const decoder = icedDecoder(batch);
+    const decoder = icedDecoder(batch, codeSize32);
     try {
       for (const sample of samples) {
         const core = sample.offset + sample.extraPrefixes;
-        parseSample(batch, core, view);
+        parseSample(batch, core, codeSize32, view);
         const expectation = expectationFor(decoder, core, view, sample.extraPrefixes);
         report.samples++;
         if (expectation.rule) {
@@ -536,9 +553,9 @@ export function runAgreement(probe: ProbeInstruction, options: AgreementOptions)
         }
         if (expectation.accepted.length === 0) continue;
         report.compared++;
-        const ours = probe(batch, sample.offset, true);
+        const ours = probe(batch, sample.offset, codeSize32);
         if (expectation.accepted.includes(ours)) continue;
-        recordDisagreement(report, keep, batch, decoder, sample, view, expectation, ours, options.disassemble);
+        recordDisagreement(report, keep, batch, decoder, sample, view, expectation, ours);
       }
     } finally {
       decoder.free();
@@ -550,7 +567,6 @@ export function runAgreement(probe: ProbeInstruction, options: AgreementOptions)
 function recordDisagreement(
   report: AgreementReport, keep: number, code: Uint8Array, decoder: IcedX86.Decoder, sample: Sample,
   view: SampleView, expectation: Expectation, ours: number,
-  disassemble?: (bytes: Uint8Array, eip: number) => string,
 ): void {
   const opcode = opcodeName(view.opcode);
   report.totalDisagreements++;
@@ -559,11 +575,10 @@ function recordDisagreement(
   const core = sample.offset + sample.extraPrefixes;
   const shown = Math.max(expectation.iced > 0 ? expectation.iced : 0, ours > 0 ? ours - sample.extraPrefixes : 0,
     view.prefixCount + view.opcodeLength + view.addressingLength + MAX_IMMEDIATE_AFTER_MODRM);
-  const text = disassemble ? disassemble(code.subarray(core, core + MAX_INSTRUCTION_LENGTH), 0) : '';
   report.disagreements.push({
     bytes: hexOf(code, sample.offset, sample.extraPrefixes + Math.min(shown, MAX_INSTRUCTION_LENGTH)),
     opcode,
-    icedText: `${text} (${icedCodeName(decoder, core)})`,
+    icedText: icedDescription(decoder, core),
     icedAnswer: expectation.iced,
     accepted: expectation.accepted,
     ours,
@@ -608,14 +623,14 @@ export function formatDisagreement(d: Disagreement): string {
  * last copy of each are set aside as extra prefixes (they change neither length nor validity), so iced sees
  * a core that fits its 15-byte limit.
  */
-export function expectationForBytes(bytes: Uint8Array): Expectation & { view?: SampleView } {
-  const view = parseSample(padded(bytes), 0);
+export function expectationForBytes(bytes: Uint8Array, codeSize32 = true): Expectation & { view?: SampleView } {
+  const view = parseSample(padded(bytes), 0, codeSize32);
   if (view === undefined) return { accepted: [PROBE_GP], iced: PROBE_UD };
   const prefixes = Array.from(bytes.subarray(0, view.prefixCount));
   const lastCopies = prefixes.filter((p, i) => prefixes.lastIndexOf(p) === i);
   const core = padded(Uint8Array.from([...lastCopies, ...bytes.subarray(view.prefixCount)]));
-  const coreView = parseSample(core, 0)!;
-  const decoder = icedDecoder(core);
+  const coreView = parseSample(core, 0, codeSize32)!;
+  const decoder = icedDecoder(core, codeSize32);
   try {
     return { ...expectationFor(decoder, 0, coreView, view.prefixCount - lastCopies.length), view: coreView };
   } finally {
