@@ -1,0 +1,31 @@
+/**
+ * Every committed CPU test vector (made on real hardware by test/gen) runs through the cpu-test runner.
+ * One test per file; a failure lists the first vectors that differ.
+ */
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { VectorRunner, loadVectorFile } from '../../emulator/cputest.ts';
+
+const dir = dirname(fileURLToPath(import.meta.url));
+const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+
+describe('CPU test vectors from this machine\'s CPU', () => {
+  const runner = new VectorRunner();
+  it('has the committed vector set', () => {
+    expect(files.length).toBeGreaterThanOrEqual(12);
+  });
+  for (const f of files) {
+    it(f, () => {
+      const vectors = loadVectorFile(join(dir, f));
+      expect(vectors.length).toBeGreaterThan(0);
+      const failures: string[] = [];
+      for (const v of vectors) {
+        const r = runner.run(v);
+        if (!r.ok && failures.length < 10) failures.push(`${r.name}: ${r.problems.join('; ')}`);
+      }
+      expect(failures).toEqual([]);
+    });
+  }
+});
