@@ -20,6 +20,8 @@ export interface RunOptions {
   timeoutSec?: number;
   stats: boolean;
   statsJson?: string;
+  /** Bare mode: a write of this value to isa-debug-exit ends the run with exit status 0. */
+  debugExitOk?: number;
 }
 
 export function runCommand(y: Argv): Argv {
@@ -37,6 +39,7 @@ export function runCommand(y: Argv): Argv {
       .option('timeout', { type: 'number', describe: 'stop the guest after S seconds' })
       .option('stats', { type: 'boolean', default: false, describe: 'print statistics when the guest ends' })
       .option('stats-json', { type: 'string', describe: 'write statistics as JSON to FILE' })
+      .option('debug-exit-ok', { type: 'number', describe: 'bare mode: a write of V to isa-debug-exit (port 0xF4) means success, exit status 0 instead of (V << 1) | 1' })
       .check((args) => {
         const mem = args.mem as number;
         if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
@@ -44,6 +47,9 @@ export function runCommand(y: Argv): Argv {
         if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) return `--cpus must be an integer from 1 to 8, not ${args.cpus}`;
         const t = args.timeout as number | undefined;
         if (t !== undefined && (!Number.isFinite(t) || t <= 0)) return `--timeout must be a positive number of seconds, not ${t}`;
+        const ok = args['debug-exit-ok'] as number | undefined;
+        if (ok !== undefined && (!Number.isInteger(ok) || ok < 0 || ok > 0xffffffff)) return `--debug-exit-ok must be an integer from 0 to 0xffffffff, not ${ok}`;
+        if (ok !== undefined && !args.bare) return '--debug-exit-ok is for bare mode (--bare)';
         return true;
       }),
     async (args) => {
@@ -62,6 +68,7 @@ export function runCommand(y: Argv): Argv {
         timeoutSec: args.timeout as number | undefined,
         stats: args.stats as boolean,
         statsJson: args['stats-json'] as string | undefined,
+        debugExitOk: args['debug-exit-ok'] as number | undefined,
       };
       if (opts.bare) {
         const { runBare } = await import('../bare.ts');
