@@ -4,11 +4,12 @@
 /* G:data The page we share with the Host, statically initialised the way abi 2.4 describes: every ring
  * slot free (0xFF), the no-interrupt window around lguest_iret's last two instructions, our
  * PAGE_OFFSET, the syscall vector, and the timer interrupt blocked until clock_init sets the clock up.
- * irq_enabled starts at 0: no interrupts until we have an IDT. It is page aligned only so it is easy
- * to find in a dump. */
+ * We block the device IRQs (1..31) too: these guests drive no devices, and a stray console interrupt
+ * must not wake a HALT the timer test is counting. irq_enabled starts at 0: no interrupts until we
+ * have an IDT. It is page aligned only so it is easy to find in a dump. */
 struct lguest_data lguest_data __attribute__((aligned(PAGE_SIZE))) = {
 	.irq_enabled = 0,
-	.blocked_interrupts = { 1u << LGUEST_TIMER_IRQ },
+	.blocked_interrupts = { 0xFFFFFFFF },
 	.hcall_status = { [0 ... LHCALL_RING_SIZE - 1] = LHCALL_STATUS_FREE },
 	.noirq_start = (u32)lguest_noirq_start,
 	.noirq_end = (u32)lguest_noirq_end,

@@ -33,9 +33,14 @@ void gdt_init(void)
 }
 
 /* The Host reads the 24 bytes at the given address when it runs the call, which may be later (from
- * the async ring in lazy mode), so desc must be memory that stays put: a task's own array. */
+ * the async ring in lazy mode), so desc must be memory that stays put: a task's own array.
+ * GS first: on every entry the Host reloads our segment registers from the saved ones, and a GS still
+ * holding the previous task's TLS selector may not fit the new entries (the idle task's are empty),
+ * which would fault inside the Switcher and kill us. The kernel does not use GS; a task's own GS comes
+ * back from its trap frame when it returns to ring 3. */
 void load_tls(const u32 desc[GDT_ENTRY_TLS_ENTRIES * 2])
 {
+	asm volatile("movl %0, %%gs" :: "r"(0) : "memory");
 	hcall_load_tls(__pa(desc));
 }
 
