@@ -51,7 +51,7 @@ static void t_ss_limit(void *a) {
                      :: "r"((u16)SEL(GDT_SMALLSS, 0)) : "eax", "ebx");
 }
 static void t_ds_limit(void *a) {
-    __asm__ volatile("mov %0, %%ds\n" AT_FAULT("movl 0xFFE, %%eax") "mov %1, %%ds"
+    __asm__ volatile(AT_FAULT_AFTER("mov %0, %%ds", "movl 0xFFE, %%eax") "mov %1, %%ds"
                      :: "r"((u16)SEL(GDT_SMALLDS, 0)), "r"((u16)SEL_KDATA) : "eax");
 }
 static void t_jmp_np(void *a) { __asm__ volatile(AT_FAULT("ljmp %0, $0") :: "i"(SEL(GDT_NP_CODE, 0))); }

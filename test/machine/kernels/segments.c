@@ -30,15 +30,15 @@ static u32 scratch_word = 0x5A5A5A5A;
 
 /* Read or write a dword at offset probe_off through DS = sel_used (ring 0). */
 static void t_read(void *a) {
-    __asm__ volatile("mov %1, %%ds\n" AT_FAULT("movl (%2), %%eax") "mov %3, %%ds\n mov %%eax, readval"
+    __asm__ volatile(AT_FAULT_AFTER("mov %1, %%ds", "movl (%2), %%eax") "mov %3, %%ds\n mov %%eax, readval"
                      :: "a"(0), "r"(sel_used), "r"(probe_off), "r"((u16)SEL_KDATA) : "memory");
 }
 static void t_read_byte(void *a) {
-    __asm__ volatile("mov %1, %%ds\n" AT_FAULT("movzbl (%2), %%eax") "mov %3, %%ds\n mov %%eax, readval"
+    __asm__ volatile(AT_FAULT_AFTER("mov %1, %%ds", "movzbl (%2), %%eax") "mov %3, %%ds\n mov %%eax, readval"
                      :: "a"(0), "r"(sel_used), "r"(probe_off), "r"((u16)SEL_KDATA) : "memory");
 }
 static void t_write(void *a) {
-    __asm__ volatile("mov %0, %%ds\n" AT_FAULT("movl $0x77, (%1)") "mov %2, %%ds"
+    __asm__ volatile(AT_FAULT_AFTER("mov %0, %%ds", "movl $0x77, (%1)") "mov %2, %%ds"
                      :: "r"(sel_used), "r"(probe_off), "r"((u16)SEL_KDATA) : "memory");
 }
 static void t_load_ds(void *a) {
@@ -86,7 +86,7 @@ static u32 u_load_ds_rpl(void) {
     return 0;
 }
 static u32 u_null_ds(void) {
-    __asm__ volatile("mov %0, %%ds\n" AT_FAULT("movl (%1), %%eax") "mov %2, %%ds"
+    __asm__ volatile(AT_FAULT_AFTER("mov %0, %%ds", "movl (%1), %%eax") "mov %2, %%ds"
                      :: "r"((u16)0), "r"(&scratch_word), "r"((u16)SEL_UDATA) : "eax", "memory");
     return 0;
 }

@@ -120,6 +120,10 @@ void expect(const char *desc, int vec, int want_vec, u32 want_err, u32 want_eip,
    after it (a trap's EIP) in fault_eip. */
 #define AT_FAULT(insn) "movl $1f, fault_eip\n1: " insn "\n"
 #define AT_TRAP(insn)  "movl $1f, fault_eip\n" insn "\n1:\n"
+/* Like AT_FAULT, but fault_eip is stored before `prep` runs: for a prep that loads DS with the
+   segment under test, after which the store itself (through DS) would fault on a machine that
+   checks data-segment limits and types. */
+#define AT_FAULT_AFTER(prep, insn) "movl $1f, fault_eip\n" prep "\n1: " insn "\n"
 void finish(int status) __attribute__((noreturn));
 void exit_qemu(int v) __attribute__((noreturn));
 
