@@ -24,7 +24,10 @@ export interface ShadowHost {
   /** killGuest: record the first reason; the guest never runs again. Callers carry on regardless. */
   kill(reason: string): void;
   /** Every vCPU must drop cached translations before it next uses them (a shadow entry changed).
-   *  `lin` narrows it to one page; undefined means everything. */
+   *  `lin` narrows it to one page; undefined means everything. PAE: a shadow PDPTE (top-level entry) only
+   *  ever changes with `lin` undefined, and the CPU caches PDPTEs when CR3 is loaded, so on invalidate()
+   *  without `lin` each vCPU must also reload its four PDPTEs from CR3 (as MOV CR3 does) before the guest
+   *  runs again; the real Switcher reloads CR3 on every guest entry, which does it for the vCPU at hand. */
   invalidate(lin?: number): void;
 }
 
@@ -63,8 +66,13 @@ export interface ShadowPageTables {
   /** At LGUEST_INIT: remember kernel_address (kills the guest if it collides with the Switcher slot). */
   guestDataInit(kernelAddress: number): void;
   /** (i) A guest page fault at `vaddr` with error code `errcode`: fill the shadow from the guest's tables.
-   *  True when fixed; false when the guest must see the fault. */
+   *  True when fixed; false when the guest must see the fault (reflect it with `faultErrcode`). */
   demandPage(vcpu: ShadowVcpu, vaddr: number, errcode: number): boolean;
+  /** After demandPage returned false: the #PF error code the guest must see. It is the hardware's code with
+   *  the P bit as a real MMU walking the guest's own tables would report it (the shadow may not have been
+   *  filled yet, so the hardware's P bit can be wrong). Optional for backward compatibility: a Host that
+   *  reflects the hardware's code unchanged behaves like the seed. */
+  readonly faultErrcode?: number;
   /** (ii) Make sure the guest kernel stack (esp1, stackPages) is mapped writable. */
   pinStackPages(vcpu: ShadowVcpu): void;
   /** (iii) SET_PTE: the guest changed the PTE for `vaddr` in top level `gpgdir` (gpa). */
