@@ -98,19 +98,22 @@ check: lguest-check-layout lguest-hosttest
 # qhost: a throwaway ring-0 lguest Host for QEMU that runs one guest image (lguest/qhost/host.c), to try
 # the guests before the real Host exists. Not part of all/check (it needs qemu-system-i386):
 #   make lguest-qhost && lguest/qhost/run.sh build/hello.elf "some command line"
-#   make lguest-qhost-test   runs every 2-level guest (and each misbehave case) and checks its end
-LGUEST_QHOST := $(LGUEST_OBJ)/qhost/qhost.elf
+#   make lguest-qhost-test   runs every guest, both variants, each misbehave case, and checks its end
+LGUEST_QHOST := $(LGUEST_OBJ)/qhost/qhost.elf $(LGUEST_OBJ)/qhost/qhost-pae.elf
 LGUEST_QHOST_CFLAGS := $(LGUEST_CFLAGS) -fno-delete-null-pointer-checks
-$(LGUEST_OBJ)/qhost/%.o: $(LGUEST_DIR)/qhost/%.c $(LGUEST_HEADERS)
+$(LGUEST_OBJ)/qhost/host.o: $(LGUEST_DIR)/qhost/host.c $(LGUEST_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LGUEST_QHOST_CFLAGS) -c -o $@ $<
-$(LGUEST_OBJ)/qhost/%.o: $(LGUEST_DIR)/qhost/%.S
+$(LGUEST_OBJ)/qhost/host-pae.o: $(LGUEST_DIR)/qhost/host.c $(LGUEST_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LGUEST_QHOST_CFLAGS) -DCONFIG_PAE -c -o $@ $<
+$(LGUEST_OBJ)/qhost/boot.o: $(LGUEST_DIR)/qhost/boot.S
 	@mkdir -p $(dir $@)
 	$(CC) $(LGUEST_QHOST_CFLAGS) -c -o $@ $<
-$(LGUEST_QHOST): $(LGUEST_OBJ)/qhost/boot.o $(LGUEST_OBJ)/qhost/host.o $(LGUEST_DIR)/qhost/link.ld
+$(LGUEST_OBJ)/qhost/qhost%elf: $(LGUEST_OBJ)/qhost/boot.o $(LGUEST_OBJ)/qhost/host%o $(LGUEST_DIR)/qhost/link.ld
 	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/qhost/link.ld -o $@ $(filter %.o,$^)
 
 .PHONY: lguest-qhost lguest-qhost-test
 lguest-qhost: $(LGUEST_QHOST)
 lguest-qhost-test: $(LGUEST_QHOST) $(LGUEST_IMAGES)
-	QHOST=$(LGUEST_QHOST) BUILD=$(BUILD) $(LGUEST_DIR)/qhost/test.sh
+	QHOST_DIR=$(LGUEST_OBJ)/qhost BUILD=$(BUILD) $(LGUEST_DIR)/qhost/test.sh

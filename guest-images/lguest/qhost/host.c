@@ -5,7 +5,9 @@
  * (emulated) hardware at ring 0, but WITHOUT shadow paging: the guest's own page tables are loaded into
  * CR3, with qhost's 4 MiB pages (itself at 64 MiB, and a window onto guest RAM) planted in every
  * guest top level. Validation the real Host does on demand (check_gpte/gpgd) is done here when the
- * guest reports the change (SET_PTE/SET_PGD) instead. 2-level paging only.
+ * guest reports the change (SET_PTE/SET_PGD/SET_PMD) instead. Built twice: 2-level (qhost.elf) and
+ * PAE (qhost-pae.elf, -DCONFIG_PAE; qhost's 2 MiB pages then go into the PMD under PGD entry 0, a
+ * private PMD page if the guest's top level has none there).
  *
  * qemu-system-i386 -kernel qhost.elf -initrd GUEST.elf -append "guest command line" -debugcon stdio
  *   -device isa-debug-exit,iobase=0xf4,iosize=4
@@ -22,6 +24,7 @@
 #define CR0_PG           0x80000000u
 #define CR0_WP           0x00010000u
 #define CR4_PSE          0x10
+#define CR4_PAE          0x20
 
 static inline void outb(u16 port, u8 v) { asm volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 
@@ -79,28 +82,9 @@ static void *gpa(u32 addr, u32 len)
 	return (void *)(WINDOW + addr);
 }
 
-static void set_cr3(u32 pgdir)
-{
-	u32 *pd = gpa(pgdir, PAGE_SIZE);
-	pd[HOST_PDE] = HOST_BASE | 0x83;
-	for (u32 i = 0; i < WINDOW_PDES; i++)
-		pd[(WINDOW >> 22) + i] = (i << 22) | 0x83;
-	current_cr3 = pgdir;
-	asm volatile("movl %0, %%cr3" :: "r"(pgdir) : "memory");
-}
-
-/* Walk the guest's current tables: 1 and *pa if va is mapped (writable, if asked). */
-static int guest_walk(u32 va, int write, u32 *pa)
-{
-	u32 pde = *(u32 *)gpa(current_cr3 + (va >> 22) * 4, 4);
-	if (!(pde & 1) || (pde & PSE_FLAG))
-		return 0;
-	u32 pte = *(u32 *)gpa((pde & ~0xFFFu) + ((va >> 12) & 1023) * 4, 4);
-	if (!(pte & 1) || (write && !(pte & 2)))
-		return 0;
-	*pa = (pte & ~0xFFFu) | (va & 0xFFF);
-	return 1;
-}
+/* set_cr3, guest_walk, check_* and the boot tables: the paging block below. */
+static void set_cr3(u32 pgdir);
+static int guest_walk(u32 va, int write, u32 *pa);
 
 static u32 guest_pa(u32 va, int write)
 {
@@ -253,19 +237,170 @@ void host_timer_tick(void)
 	outb(0x20, 0x20);
 }
 
-/* ---- hypercalls (abi 1.3) ---- */
-static void check_pte(u32 pte)
+/* ---- paging: 2-level or PAE ---- */
+#ifdef CONFIG_PAE
+static u64 host_pdpt[4] __attribute__((aligned(32)));
+static u64 host_pmd[512] __attribute__((aligned(4096)));       /* qhost's own tables */
+static u64 guest_low_pmd[512] __attribute__((aligned(4096)));  /* for guest tables with no PGD 0 */
+#define HOST_PMD_INDEX   (HOST_BASE >> 21)
+#define WINDOW_PMD_INDEX (WINDOW >> 21)
+
+static void plant_host_pmds(u64 *pmd)
 {
+	pmd[HOST_PMD_INDEX] = HOST_BASE | 0x83;
+	pmd[HOST_PMD_INDEX + 1] = (HOST_BASE + (2u << 20)) | 0x83;
+	for (u32 i = 0; i < GUEST_MEM >> 21; i++)
+		pmd[WINDOW_PMD_INDEX + i] = ((u64)i << 21) | 0x83;
+}
+
+static void set_cr3(u32 pgdir)
+{
+	u64 *pdpt = gpa(pgdir, 32);
+	if (!(pdpt[0] & 1))
+		pdpt[0] = (u32)guest_low_pmd | 1;
+	u32 pmd_pa = (u32)(pdpt[0] & ~0xFFFull);
+	plant_host_pmds(pmd_pa == (u32)guest_low_pmd ? guest_low_pmd : gpa(pmd_pa, PAGE_SIZE));
+	current_cr3 = pgdir;
+	asm volatile("movl %0, %%cr3" :: "r"(pgdir) : "memory");
+}
+
+static int guest_walk(u32 va, int write, u32 *pa)
+{
+	u64 pgd = ((u64 *)gpa(current_cr3, 32))[va >> 30];
+	if (!(pgd & 1) || (u32)(pgd & ~0xFFFull) == (u32)guest_low_pmd)
+		return 0;
+	u64 pmd = *(u64 *)gpa((u32)(pgd & ~0xFFFull) + ((va >> 21) & 511) * 8, 8);
+	if (!(pmd & 1) || (pmd & PSE_FLAG))
+		return 0;
+	u64 pte = *(u64 *)gpa((u32)(pmd & ~0xFFFull) + ((va >> 12) & 511) * 8, 8);
+	if (!(pte & 1) || (write && !(pte & 2)) || (pte >> 32))
+		return 0;
+	*pa = ((u32)pte & ~0xFFFu) | (va & 0xFFF);
+	return 1;
+}
+
+static void check_pte(u32 lo, u32 hi)
+{
+	u64 pte = ((u64)hi << 32) | lo;
+	if ((pte & 1) && ((pte & PSE_FLAG) || ((pte & 0x000FFFFFFFFFF000ull) >> 12) >= pfn_limit))
+		KILLX("bad page table entry ", lo);
+}
+
+static void check_pgd(u32 pgdir, u32 index)
+{
+	u64 e = ((u64 *)gpa(pgdir, 32))[index];
+	if ((e & 1) && ((e & 0xFFE) || (e >> 12) >= pfn_limit))
+		KILLX("bad page directory entry ", (u32)e);
+}
+
+static void check_pmd(u32 pmd_page, u32 index)
+{
+	u64 e = *(u64 *)gpa(pmd_page + index * 8, 8);
+	if ((e & 1) && ((e & 0xFFF & ~(u64)_PAGE_TABLE) || (e >> 12) >= pfn_limit))
+		KILLX("bad page middle directory entry ", (u32)e);
+}
+
+static int bad_kernel_address(u32 ka)
+{
+	return (ka >> 30) == 3 && ((ka >> 21) & 511) == 511;
+}
+
+static void setup_boot_pagetables(void)
+{
+	/* abi 3.5, PAE: top level at mem - 4096, the linear PTE pages below it, one PMD page below them. */
+	u32 pages = GUEST_MEM / PAGE_SIZE, linear = (pages + 511) / 512;
+	boot_pgdir = GUEST_MEM - PAGE_SIZE;
+	u32 ptes = boot_pgdir - linear * PAGE_SIZE, pmd = ptes - PAGE_SIZE;
+	u64 *pt = gpa(ptes, linear * PAGE_SIZE), *pm = gpa(pmd, PAGE_SIZE), *pd = gpa(boot_pgdir, PAGE_SIZE);
+	for (u32 i = 0; i < pages; i++)
+		pt[i] = ((u64)i << 12) | 7;
+	for (u32 j = 0; j < linear; j++)
+		pm[j] = (ptes + j * PAGE_SIZE) | 7;
+	pd[0] = pmd | 1;
+	pd[3] = pmd | 1;
+}
+
+static void enable_host_paging(void)
+{
+	plant_host_pmds(host_pmd);
+	host_pdpt[0] = (u32)host_pmd | 1;
+	asm volatile("movl %%cr4, %%eax\n\torl %0, %%eax\n\tmovl %%eax, %%cr4\n\t"
+		     "movl %1, %%cr3\n\t"
+		     "movl %%cr0, %%eax\n\torl %2, %%eax\n\tmovl %%eax, %%cr0"
+		     :: "i"(CR4_PSE | CR4_PAE), "r"(host_pdpt), "i"(CR0_PG | CR0_WP) : "eax", "memory");
+}
+#else
+static u32 host_pd[1024] __attribute__((aligned(4096)));
+
+static void set_cr3(u32 pgdir)
+{
+	u32 *pd = gpa(pgdir, PAGE_SIZE);
+	pd[HOST_PDE] = HOST_BASE | 0x83;
+	for (u32 i = 0; i < WINDOW_PDES; i++)
+		pd[(WINDOW >> 22) + i] = (i << 22) | 0x83;
+	current_cr3 = pgdir;
+	asm volatile("movl %0, %%cr3" :: "r"(pgdir) : "memory");
+}
+
+static int guest_walk(u32 va, int write, u32 *pa)
+{
+	u32 pde = *(u32 *)gpa(current_cr3 + (va >> 22) * 4, 4);
+	if (!(pde & 1) || (pde & PSE_FLAG))
+		return 0;
+	u32 pte = *(u32 *)gpa((pde & ~0xFFFu) + ((va >> 12) & 1023) * 4, 4);
+	if (!(pte & 1) || (write && !(pte & 2)))
+		return 0;
+	*pa = (pte & ~0xFFFu) | (va & 0xFFF);
+	return 1;
+}
+
+static void check_pte(u32 pte, u32 hi)
+{
+	(void)hi;
 	if ((pte & 1) && ((pte & PSE_FLAG) || (pte >> 12) >= pfn_limit))
 		KILLX("bad page table entry ", pte);
 }
 
-static void check_pgd(u32 pgd)
+static void check_pgd(u32 pgdir, u32 index)
 {
+	u32 pgd = *(u32 *)gpa(pgdir + index * 4, 4);
 	if ((pgd & 1) && ((pgd & 0xFFF & ~(u32)_PAGE_TABLE) || (pgd >> 12) >= pfn_limit))
 		KILLX("bad page directory entry ", pgd);
 }
 
+static int bad_kernel_address(u32 ka)
+{
+	return (ka >> 22) >= SWITCHER_PGD_INDEX;
+}
+
+static void setup_boot_pagetables(void)
+{
+	/* abi 3.5, 2-level: top level at mem - 4096, linear PTE pages below it. */
+	u32 pages = GUEST_MEM / PAGE_SIZE, linear = (pages + 1023) / 1024;
+	boot_pgdir = GUEST_MEM - PAGE_SIZE;
+	u32 ptes = boot_pgdir - linear * PAGE_SIZE;
+	u32 *pt = gpa(ptes, linear * PAGE_SIZE), *pd = gpa(boot_pgdir, PAGE_SIZE);
+	for (u32 i = 0; i < pages; i++)
+		pt[i] = (i << 12) | 7;
+	for (u32 k = 0; k < linear; k++) {
+		pd[k] = (ptes + k * PAGE_SIZE) | 7;
+		pd[768 + k] = (ptes + k * PAGE_SIZE) | 7;
+	}
+}
+
+static void enable_host_paging(void)
+{
+	host_pd[HOST_PDE] = HOST_BASE | 0x83;
+	for (u32 i = 0; i < WINDOW_PDES; i++)
+		host_pd[(WINDOW >> 22) + i] = (i << 22) | 0x83;
+	asm volatile("movl %%cr4, %%eax\n\torl %0, %%eax\n\tmovl %%eax, %%cr4\n\t"
+		     "movl %1, %%cr3\n\t"
+		     "movl %%cr0, %%eax\n\torl %2, %%eax\n\tmovl %%eax, %%cr0"
+		     :: "i"(CR4_PSE), "r"(host_pd), "i"(CR0_PG | CR0_WP) : "eax", "memory");
+}
+#endif
+
+/* ---- hypercalls (abi 1.3) ---- */
 static u32 stack_pages;
 
 static void do_hcall(struct hcall_args *a)
@@ -290,7 +425,7 @@ static void do_hcall(struct hcall_args *a)
 		time_now();
 		ld->reserve_mem = LGUEST_RESERVE_MEM;
 		ld->pgdir = boot_pgdir;
-		if ((ld->kernel_address >> 22) >= SWITCHER_PGD_INDEX)
+		if (bad_kernel_address(ld->kernel_address))
 			KILLX("bad kernel address ", ld->kernel_address);
 		next_hcall = 0;
 		break;
@@ -357,15 +492,23 @@ static void do_hcall(struct hcall_args *a)
 	case LHCALL_SET_PTE:
 		if (a->arg2 >= SWITCHER_ADDR)
 			KILL("attempt to access switcher pages");
-		check_pte(a->arg3);
+		check_pte(a->arg3, a->arg4);
 		set_cr3(current_cr3);
 		break;
 	case LHCALL_SET_PGD:
 		if (a->arg2 >= SWITCHER_PGD_INDEX)
 			break;
-		check_pgd(*(u32 *)gpa(a->arg1 + a->arg2 * 4, 4));
+		check_pgd(a->arg1, a->arg2);
 		set_cr3(current_cr3);
 		break;
+#ifdef CONFIG_PAE
+	case LHCALL_SET_PMD:
+		if (a->arg2 >= 512)
+			KILLU("bad PMD index ", a->arg2);
+		check_pmd(a->arg1, a->arg2);
+		set_cr3(current_cr3);
+		break;
+#endif
 	case LHCALL_LOAD_TLS: {
 		u32 *d = gpa(a->arg1, 24);
 		for (int i = 0; i < 3; i++)
@@ -450,23 +593,6 @@ struct mb_mod { u32 start, end, string, reserved; };
 struct elf_hdr { u8 ident[16]; u16 type, machine; u32 version, entry, phoff, shoff, flags; u16 ehsize, phentsize, phnum; };
 struct elf_phdr { u32 type, offset, vaddr, paddr, filesz, memsz, flags, align; };
 
-static u32 host_pd[1024] __attribute__((aligned(4096)));
-
-static void setup_boot_pagetables(void)
-{
-	/* abi 3.5, 2-level: top level at mem - 4096, linear PTE pages below it. */
-	u32 pages = GUEST_MEM / PAGE_SIZE, linear = (pages + 1023) / 1024;
-	boot_pgdir = GUEST_MEM - PAGE_SIZE;
-	u32 ptes = boot_pgdir - linear * PAGE_SIZE;
-	u32 *pt = gpa(ptes, linear * PAGE_SIZE), *pd = gpa(boot_pgdir, PAGE_SIZE);
-	for (u32 i = 0; i < pages; i++)
-		pt[i] = (i << 12) | 7;
-	for (u32 k = 0; k < linear; k++) {
-		pd[k] = (ptes + k * PAGE_SIZE) | 7;
-		pd[768 + k] = (ptes + k * PAGE_SIZE) | 7;
-	}
-}
-
 void host_main(u32 magic, struct mb_info *mbi)
 {
 	(void)magic;
@@ -541,13 +667,7 @@ void host_main(u32 magic, struct mb_info *mbi)
 	asm volatile("lidt %0" :: "m"(idtr));
 
 	/* Paging: qhost and the RAM window as 4 MiB pages; then the guest's boot tables. */
-	host_pd[HOST_PDE] = HOST_BASE | 0x83;
-	for (u32 i = 0; i < WINDOW_PDES; i++)
-		host_pd[(WINDOW >> 22) + i] = (i << 22) | 0x83;
-	asm volatile("movl %%cr4, %%eax\n\torl %0, %%eax\n\tmovl %%eax, %%cr4\n\t"
-		     "movl %1, %%cr3\n\t"
-		     "movl %%cr0, %%eax\n\torl %2, %%eax\n\tmovl %%eax, %%cr0"
-		     :: "i"(CR4_PSE), "r"(host_pd), "i"(CR0_PG | CR0_WP) : "eax", "memory");
+	enable_host_paging();
 	setup_boot_pagetables();
 	set_cr3(boot_pgdir);
 
