@@ -111,7 +111,9 @@ int kmain(void) {
     gdt_set(G_FRESHC, 0, 0xFFFFF, ACC_P | ACC_S | ACC_CODE | ACC_RW, FLG_G | FLG_DB);
     gdt_set(G_FRESH3, 0, 0xFFFFF, ACC_P | ACC_S | ACC_RW, FLG_G | FLG_DB);
     ss_boundary = user_stack_top - 0x1000;
-    gdt_set(G_STK3, 0, ss_boundary - 1, ACC_P | ACC_DPL(3) | ACC_S | ACC_RW | ACC_ED | ACC_A, FLG_DB);
+    /* the boundary is page aligned and above 1 MiB: a page-granular limit expresses it exactly (a byte
+       limit has only 20 bits) */
+    gdt_set(G_STK3, 0, (ss_boundary >> 12) - 1, ACC_P | ACC_DPL(3) | ACC_S | ACC_RW | ACC_ED | ACC_A, FLG_G | FLG_DB);
     gdt_set(G_BASED, 0x2000, 0xFFFF, ACC_P | ACC_S | ACC_RW | ACC_A, FLG_DB);
     gdt_set(G_DPL3, 0, 0xFFFFF, ACC_P | ACC_DPL(3) | ACC_S | ACC_RW | ACC_A, FLG_G | FLG_DB);
 
