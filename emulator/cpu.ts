@@ -21,6 +21,7 @@ import { walkPageTables } from '../mmu/paging.ts';
 import { HANDLERS } from './ops/registry.ts';
 import { decodeInstruction, DECODE_INCOMPLETE, TERMINATES_BLOCK } from './decoder.ts';
 import { deliverInterrupt } from './interrupts.ts';
+import { dataAccess, debugTrap, instructionBreakpoint } from './debug.ts';
 
 /** Thrown (as this one object, never allocated) when an instruction faults; the exception has already
  *  been delivered, or recorded for an exit, by the time it propagates. */
@@ -191,6 +192,13 @@ export class CPU {
   delivering = -1;
   /** A debug trap (#DB) is due after the current instruction (TF was set when it started). */
   tfTrap = false;
+  /** Enabled DR0-DR3 instruction breakpoints and data breakpoints (bit n = DRn), set by MOV DR7
+   *  (emulator/debug.ts); while any is enabled, debugActive makes the run loop step one instruction at a
+   *  time. dbgHits collects data-breakpoint matches of the current instruction. */
+  execBp = 0;
+  dataBp = 0;
+  debugActive = false;
+  dbgHits = 0;
   /** External doorbell: a nonzero word makes the run loop return ExitReason.Doorbell. */
   doorbell: Int32Array = new Int32Array(1);
   /** Pending maskable interrupt vector from the outside (-1: none). */
@@ -606,6 +614,7 @@ export class CPU {
     this.segCheck(s, off, size, false);
     const lin = (this.segBase[s] + off) | 0;
     this.alignCheck(lin, size);
+    if (this.dataBp !== 0) dataAccess(this, lin, size, false);
     return this.readLinear(lin, size, this.cpl === 3);
   }
 
@@ -613,6 +622,7 @@ export class CPU {
     this.segCheck(s, off, size, true);
     const lin = (this.segBase[s] + off) | 0;
     this.alignCheck(lin, size);
+    if (this.dataBp !== 0) dataAccess(this, lin, size, true);
     this.writeLinear(lin, size, v, this.cpl === 3);
   }
 
@@ -620,6 +630,7 @@ export class CPU {
     this.segCheck(s, off, size, true);
     const lin = (this.segBase[s] + off) | 0;
     this.alignCheck(lin, size);
+    if (this.dataBp !== 0) dataAccess(this, lin, size, true);
     const user = this.cpl === 3;
     const first = PAGE_SIZE - (lin & 0xfff);
     const pa = this.translate(lin, true, user);
@@ -705,9 +716,10 @@ export class CPU {
   /** Recompute which TLB permission bits the fast paths need (CPL, alignment checking). */
   updateAccessBits(): void {
     const user = this.cpl === 3;
-    const alignCheck = user && (this.cr0 & CR0_AM) !== 0 && (this.flags & AC) !== 0;
-    this.readBit = alignCheck ? 0 : user ? TLB_R_USR : TLB_R_SUP;
-    this.writeBit = alignCheck ? 0 : user ? TLB_W_USR : TLB_W_SUP;
+    // alignment checking and data breakpoints send every data access to the slow path
+    const slowData = (user && (this.cr0 & CR0_AM) !== 0 && (this.flags & AC) !== 0) || this.dataBp !== 0;
+    this.readBit = slowData ? 0 : user ? TLB_R_USR : TLB_R_SUP;
+    this.writeBit = slowData ? 0 : user ? TLB_W_USR : TLB_W_SUP;
     this.fetchBit = user ? TLB_R_USR : TLB_R_SUP;
   }
 
@@ -732,7 +744,9 @@ export class CPU {
       const code = walkPageTables(this, lin, write, user, true);
       if (code >= 0) {
         this.cr2 = lin;
-        this.raise(PF_VEC, code | (fetch ? 0 : 0));
+        // a fetch fault belongs to the instruction being fetched (no instruction has started yet)
+        if (fetch) this.prevEip = this.eip;
+        this.raise(PF_VEC, code);
       }
       perms = this.walkPerms;
     }
@@ -978,11 +992,6 @@ export class CPU {
     this.stop = 1;
   }
 
-  /** After an instruction that started with TF set: the single-step trap. */
-  private singleStepTrap(): void {
-    this.dr[6] |= 0x4000; // BS
-    this.exception(DB, -1, this.eip);
-  }
 
   // =====================================================================================================
   // The run loop
@@ -1002,11 +1011,17 @@ export class CPU {
       }
       if (this.pendingIrq >= 0 && (this.flags & IF) !== 0 && !this.inhibitIrq) this.deliverExternal();
       this.inhibitIrq = false;
-      const stepping = (this.flags & TF) !== 0;
+      const tf = (this.flags & TF) !== 0;
+      const stepping = tf || this.debugActive;
       let k = 0;
       let start = 0;
       this.stop = 0;
       try {
+        if (stepping && this.debugActive && instructionBreakpoint(this)) {
+          this.budget--;
+          if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
+          continue;
+        }
         k = this.lookupBlock();
         start = k;
         const end = stepping ? k + 1 : k + this.blkLen[k];
@@ -1020,7 +1035,7 @@ export class CPU {
         }
       } catch (e) {
         if (e !== FAULT) throw e;
-        stepping && (this.flags & TF) === 0; // a faulting instruction does not single-step
+        this.dbgHits = 0; // a faulting instruction does not single-step or report data breakpoints
         const n = k - start;
         this.retired += n;
         this.budget -= n;
@@ -1031,7 +1046,7 @@ export class CPU {
       this.retired += n;
       this.budget -= n;
       if (stepping && n > 0 && this.exitReason === ExitReason.None) {
-        try { this.singleStepTrap(); } catch (e) { if (e !== FAULT) throw e; }
+        try { debugTrap(this, tf); } catch (e) { if (e !== FAULT) throw e; }
       }
       if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
     }

@@ -12,6 +12,7 @@ import type { CPU } from '../cpu.ts';
 import { ExitReason } from '../exits.ts';
 import { loadPdptes } from '../../mmu/paging.ts';
 import { defineOp } from './registry.ts';
+import { DR6_FIXED, DR7_FIXED, writeDr7 } from '../debug.ts';
 import { desc, descBase, descLimit, readDescriptor } from '../segments.ts';
 
 function requireCpl0(c: CPU): void {
@@ -199,13 +200,14 @@ export const MOV_RdDd = defineOp('MOV_RdDd', (c, k) => {
   requireCpl0(c);
   let n = c.iSub[k];
   if (n === 4 || n === 5) n += 2; // aliases of DR6/DR7 while CR4.DE is clear
-  c.r32[c.iRm[k]] = n === 6 ? (c.dr[6] | 0xffff0ff0) : n === 7 ? (c.dr[7] | 0x400) : c.dr[n];
+  c.r32[c.iRm[k]] = n === 6 ? (c.dr[6] | DR6_FIXED) : n === 7 ? (c.dr[7] | DR7_FIXED) : c.dr[n];
 });
 export const MOV_DdRd = defineOp('MOV_DdRd', (c, k) => {
   requireCpl0(c);
   let n = c.iSub[k];
   if (n === 4 || n === 5) n += 2;
-  c.dr[n] = c.r32[c.iRm[k]];
+  if (n === 7) writeDr7(c, c.r32[c.iRm[k]]);
+  else c.dr[n] = c.r32[c.iRm[k]];
   c.stop = 1;
 });
 
