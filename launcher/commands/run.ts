@@ -54,8 +54,9 @@ export function runCommand(y: Argv): Argv {
       }),
     async (args) => {
       const imageArg = args.image as string;
-      const { path } = resolveImage(imageArg, args.pae as boolean);
+      const { path, info } = resolveImage(imageArg, args.pae as boolean);
       if (!existsSync(path)) throw new UserError(`no such image: ${imageArg} (not a bundled image name, see 'lguest-ts images', nor a file)`);
+      if (info?.kind === 'bare' && !args.bare) throw new UserError(`${imageArg} is a bare Multiboot kernel: run it with --bare`);
       const opts: RunOptions = {
         image: path,
         imageArg,
