@@ -200,11 +200,20 @@ export async function runBare(opts: RunOptions): Promise<number> {
   const m = new BareMachine(image, { memMiB: opts.memMiB, cmdline: kernelCommandLine(imageNameFor(opts), opts.cmdline), what: opts.imageArg });
   const deadline = opts.timeoutSec === undefined ? Infinity : Date.now() + opts.timeoutSec * 1000;
   const started = Date.now();
+  let midLine = false; // the console's last byte was not a newline
 
   for (;;) {
     const reason = m.run(SLICE);
     const bytes = m.takeOutput();
-    if (bytes.length > 0) await write(bytes);
+    if (bytes.length > 0) {
+      await write(bytes);
+      midLine = bytes[bytes.length - 1] !== 0x0a;
+    }
+    // on a terminal, start our own messages on a line of their own
+    if (midLine && process.stdout.isTTY && (m.ending(reason) || Date.now() >= deadline)) {
+      await write(new Uint8Array([0x0a]));
+      midLine = false;
+    }
     const end = m.ending(reason);
     if (end) {
       if (end.end === 'device-exit') {
