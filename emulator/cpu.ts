@@ -18,7 +18,8 @@ import {
 import { ExitReason } from './exits.ts';
 import { PhysicalMemory } from '../mmu/memory.ts';
 import { walkPageTables } from '../mmu/paging.ts';
-import { HANDLERS } from './ops/registry.ts';
+import { HANDLERS, checkHotOps } from './ops/registry.ts';
+import { shift } from './ops/shift.ts';
 import { decodeInstruction, DECODE_INCOMPLETE, TERMINATES_BLOCK } from './decoder.ts';
 import { deliverInterrupt } from './interrupts.ts';
 import { dataAccess, debugTrap, instructionBreakpoint } from './debug.ts';
@@ -40,6 +41,10 @@ export const TLB_R_USR = 2;
 export const TLB_W_SUP = 4;
 export const TLB_W_USR = 8;
 export const TLB_GLOBAL = 16;
+/** Writable by the page tables, but the page holds decoded code: writes take the slow path, which checks
+ *  whether they hit instructions (the W bits shifted left by 3). */
+export const TLB_WC_SUP = 32;
+export const TLB_WC_USR = 64;
 
 const TLB_LIST_MAX = 16384;
 const MAX_BLOCK = 48;
@@ -67,6 +72,8 @@ for (let i = 0; i < 256; i++) {
   while (b) { n += b & 1; b >>= 1; }
   PARITY[i] = (n & 1) === 0 ? PF : 0;
 }
+
+checkHotOps();
 
 export class CPU {
   // ---- general registers: index 8 always reads 0 (absent base/index in effective addresses) ----
@@ -619,6 +626,20 @@ export class CPU {
   }
 
   writeSlow(s: number, off: number, size: number, v: number): void {
+    const wc = this.writeBit << 3;
+    if (wc !== 0) {
+      // second chance: a writable page that also holds code
+      const lin = (this.segBase[s] + off) | 0;
+      const e = this.tlb[lin >>> 12];
+      if ((e & wc) !== 0 && (off >>> 0) + size - 1 <= this.segWLim[s] && (lin & 0xfff) <= 0x1000 - size) {
+        const pa = (e & ~0xfff) | (lin & 0xfff);
+        if (size === 1) this.m8[pa] = v;
+        else if (size === 2) this.dv.setUint16(pa, v, true);
+        else this.dv.setInt32(pa, v, true);
+        if (this.mem.codeHit(pa, size)) this.codeWritten(pa >>> 12);
+        return;
+      }
+    }
     this.segCheck(s, off, size, true);
     const lin = (this.segBase[s] + off) | 0;
     this.alignCheck(lin, size);
@@ -636,7 +657,8 @@ export class CPU {
     const pa = this.translate(lin, true, user);
     if (first >= size) {
       this.rmwPa = pa;
-      this.rmwPa2 = pa >= this.memSize || this.mem.codePages[pa >>> 12] !== 0 ? pa : -1;
+      // beyond RAM: byte-wise through the bus (-3); a page with code: checked write (-2); else direct
+      this.rmwPa2 = pa >= this.memSize ? -3 : this.mem.codePages[pa >>> 12] !== 0 ? -2 : -1;
       this.rmwSplit = size;
     } else {
       const pa2 = this.translate((lin + first) | 0, true, user);
@@ -645,6 +667,10 @@ export class CPU {
       this.rmwSplit = first;
     }
     let v = 0;
+    if (this.rmwPa2 < 0) {
+      for (let i = 0; i < size; i++) v |= this.physRead8(this.rmwPa + i) << (i * 8);
+      return size === 4 ? v | 0 : v;
+    }
     for (let i = 0; i < size; i++) {
       const a = i < this.rmwSplit ? this.rmwPa + i : this.rmwPa2 + i - this.rmwSplit;
       v |= this.physRead8(a) << (i * 8);
@@ -653,6 +679,18 @@ export class CPU {
   }
 
   rmwWriteSlow(v: number, size: number): void {
+    if (this.rmwPa2 === -2) {
+      const pa = this.rmwPa;
+      if (size === 1) this.m8[pa] = v;
+      else if (size === 2) this.dv.setUint16(pa, v, true);
+      else this.dv.setInt32(pa, v, true);
+      if (this.mem.codeHit(pa, size)) this.codeWritten(pa >>> 12);
+      return;
+    }
+    if (this.rmwPa2 === -3) {
+      for (let i = 0; i < size; i++) this.physWrite8(this.rmwPa + i, (v >>> (i * 8)) & 0xff);
+      return;
+    }
     for (let i = 0; i < size; i++) {
       const a = i < this.rmwSplit ? this.rmwPa + i : this.rmwPa2 + i - this.rmwSplit;
       this.physWrite8(a, (v >>> (i * 8)) & 0xff);
@@ -705,8 +743,7 @@ export class CPU {
   physWrite8(pa: number, v: number): void {
     if (pa >= this.memSize) return;
     this.m8[pa] = v;
-    const page = pa >>> 12;
-    if (this.mem.codePages[page] !== 0) this.codeWritten(page);
+    if (this.mem.codePages[pa >>> 12] !== 0 && this.mem.codeHit(pa, 1)) this.codeWritten(pa >>> 12);
   }
 
   // =====================================================================================================
@@ -752,7 +789,7 @@ export class CPU {
     }
     const frame = this.walkFrame;
     if (frame >= 0 && frame < this.memSize) {
-      if (this.mem.codePages[frame >>> 12] !== 0) perms &= ~(TLB_W_SUP | TLB_W_USR);
+      if (this.mem.codePages[frame >>> 12] !== 0) perms = (perms & ~(TLB_W_SUP | TLB_W_USR)) | ((perms & (TLB_W_SUP | TLB_W_USR)) << 3);
       const vpn = lin >>> 12;
       if (this.tlb[vpn] === 0) {
         if (this.tlbCount === TLB_LIST_MAX) this.flushTlb(true);
@@ -802,7 +839,7 @@ export class CPU {
     for (let i = 0; i < this.tlbCount; i++) {
       const vpn = list[i];
       const e = tlb[vpn];
-      if (e !== 0 && (e >>> 12) === page) tlb[vpn] = e & ~(TLB_W_SUP | TLB_W_USR);
+      if (e !== 0 && (e >>> 12) === page) tlb[vpn] = (e & ~(TLB_W_SUP | TLB_W_USR)) | ((e & (TLB_W_SUP | TLB_W_USR)) << 3);
     }
   }
 
@@ -812,7 +849,7 @@ export class CPU {
 
   /** A write hit a physical page that holds decoded code. */
   codeWritten(page: number): void {
-    Atomics.add(this.mem.codeGen, page, 1);
+    this.mem.invalidateCode(page);
     if (page === this.curCodePage) this.stop = 1;
   }
 
@@ -904,6 +941,7 @@ export class CPU {
     }
     this.blkLen[k0] = n;
     this.poolNext = k;
+    this.mem.markCode(pa >>> 12, pa & 0xfff, off);
     this.slotEntries[(slot << 12) | (pa & 0xfff)] = k0;
     return k0;
   }
@@ -1012,7 +1050,7 @@ export class CPU {
       if (this.pendingIrq >= 0 && (this.flags & IF) !== 0 && !this.inhibitIrq) this.deliverExternal();
       this.inhibitIrq = false;
       const tf = (this.flags & TF) !== 0;
-      const stepping = tf || this.debugActive;
+      const stepping = tf || this.debugActive || this.singleStep;
       let k = 0;
       let start = 0;
       this.stop = 0;
@@ -1029,7 +1067,80 @@ export class CPU {
           const e0 = this.eip;
           this.prevEip = e0;
           this.eip = (e0 + iLen[k]) | 0;
-          handlers[iOp[k]](this, k);
+          const op = iOp[k];
+          // The hot ops (ops/registry.ts HOT_OPS) run inline; each case does exactly what its handler
+          // does. Everything else is called through the dispatch table.
+          switch (op) {
+            case 0: /* MOV_GdEd_M */ this.r32[this.iReg[k]] = this.read32(this.iSeg[k], this.ea(k)); break;
+            case 1: /* MOV_EdGd_R */ this.r32[this.iRm[k]] = this.r32[this.iReg[k]]; break;
+            case 2: /* MOV_EdGd_M */ this.write32(this.iSeg[k], this.ea(k), this.r32[this.iReg[k]]); break;
+            case 3: /* MOV_EdId_R */ this.r32[this.iRm[k]] = this.iImm[k]; break;
+            case 4: /* JNZ_Jd */ if (!this.getZF()) this.jumpNear((this.eip + this.iImm[k]) | 0); break;
+            case 5: /* JZ_Jd */ if (this.getZF()) this.jumpNear((this.eip + this.iImm[k]) | 0); break;
+            case 6: /* Jcc_Jd */ if (this.cond(this.iSub[k])) this.jumpNear((this.eip + this.iImm[k]) | 0); break;
+            case 7: /* JMP_Jd */ this.jumpNear((this.eip + this.iImm[k]) | 0); break;
+            case 8: /* TEST_EdGd_R */ this.lfLogic(this.r32[this.iRm[k]] & this.r32[this.iReg[k]]); break;
+            case 9: /* LEA_Gd */ this.r32[this.iReg[k]] = this.ea(k); break;
+            case 10: { /* INC_Ed_R */
+              const d = this.iRm[k], a = this.r32[d], r = (a + 1) | 0;
+              if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
+              this.lfOp = LF_ADD; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
+              this.r32[d] = r;
+              break;
+            }
+            case 11: { /* DEC_Ed_R */
+              const d = this.iRm[k], a = this.r32[d], r = (a - 1) | 0;
+              if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
+              this.lfOp = LF_SUB; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
+              this.r32[d] = r;
+              break;
+            }
+            case 12: /* PUSH_Rd */ this.push32(this.r32[this.iRm[k]]); break;
+            case 13: { /* POP_Rd */ const v = this.peek32(0); this.adjustSp(4); this.r32[this.iRm[k]] = v; break; }
+            case 14: { /* CALL_Jd */
+              const t = (this.eip + this.iImm[k]) | 0;
+              if ((t >>> 0) > this.segLimit[CS]) this.raise(GP, 0);
+              this.push32(this.eip);
+              this.eip = t;
+              break;
+            }
+            case 15: { /* RETD */ const t = this.peek32(0); this.jumpNear(t); this.adjustSp(4); break; }
+            case 16: { /* ADD_EdGd_R */ const d = this.iRm[k], a = this.r32[d], b = this.r32[this.iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.r32[d] = r; break; }
+            case 17: { /* ADD_GdEd_R */ const d = this.iReg[k], a = this.r32[d], b = this.r32[this.iRm[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.r32[d] = r; break; }
+            case 18: { /* ADD_EdId_R */ const d = this.iRm[k], a = this.r32[d], b = this.iImm[k], r = (a + b) | 0; this.lfAdd(a, b, r); this.r32[d] = r; break; }
+            case 19: { /* SUB_EdId_R */ const d = this.iRm[k], a = this.r32[d], b = this.iImm[k], r = (a - b) | 0; this.lfSub(a, b, r); this.r32[d] = r; break; }
+            case 20: { /* SUB_GdEd_R */ const d = this.iReg[k], a = this.r32[d], b = this.r32[this.iRm[k]], r = (a - b) | 0; this.lfSub(a, b, r); this.r32[d] = r; break; }
+            case 21: { /* CMP_EdId_R */ const a = this.r32[this.iRm[k]], b = this.iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
+            case 22: { /* CMP_GdEd_R */ const a = this.r32[this.iReg[k]], b = this.r32[this.iRm[k]]; this.lfSub(a, b, (a - b) | 0); break; }
+            case 23: { /* CMP_GdEd_M */ const a = this.r32[this.iReg[k]], b = this.read32(this.iSeg[k], this.ea(k)); this.lfSub(a, b, (a - b) | 0); break; }
+            case 24: { /* CMP_EdId_M */ const a = this.read32(this.iSeg[k], this.ea(k)), b = this.iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
+            case 25: { /* AND_EdId_R */ const d = this.iRm[k], r = this.r32[d] & this.iImm[k]; this.lfLogic(r); this.r32[d] = r; break; }
+            case 26: { /* XOR_GdEd_R */ const d = this.iReg[k], r = this.r32[d] ^ this.r32[this.iRm[k]]; this.lfLogic(r); this.r32[d] = r; break; }
+            case 27: { /* ADD_GdEd_M */ const d = this.iReg[k], a = this.r32[d], b = this.read32(this.iSeg[k], this.ea(k)), r = (a + b) | 0; this.lfAdd(a, b, r); this.r32[d] = r; break; }
+            case 28: /* MOV_EdId_M */ this.write32(this.iSeg[k], this.ea(k), this.iImm[k]); break;
+            case 29: /* MOVZX_GdEb_R */ this.r32[this.iReg[k]] = this.r8[this.iRm[k]]; break;
+            case 30: /* MOVZX_GdEb_M */ this.r32[this.iReg[k]] = this.read8(this.iSeg[k], this.ea(k)); break;
+            case 31: { /* NEG_Ed_R */ const d = this.iRm[k], a = this.r32[d], r = (0 - a) | 0; this.lfSub(0, a, r); this.r32[d] = r; break; }
+            case 32: { /* XOR_EdGd_R */ const d = this.iRm[k], r = this.r32[d] ^ this.r32[this.iReg[k]]; this.lfLogic(r); this.r32[d] = r; break; }
+            case 33: { /* AND_EdGd_R */ const d = this.iRm[k], r = this.r32[d] & this.r32[this.iReg[k]]; this.lfLogic(r); this.r32[d] = r; break; }
+            case 34: { /* OR_EdGd_R */ const d = this.iRm[k], r = this.r32[d] | this.r32[this.iReg[k]]; this.lfLogic(r); this.r32[d] = r; break; }
+            case 35: { /* ADD_EdGd_M */ const a = this.rmwRead32(this.iSeg[k], this.ea(k)), b = this.r32[this.iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.rmwWrite32(r); break; }
+            case 36: { /* SUB_EdGd_R */ const d = this.iRm[k], a = this.r32[d], b = this.r32[this.iReg[k]], r = (a - b) | 0; this.lfSub(a, b, r); this.r32[d] = r; break; }
+            case 37: { /* CMP_EdGd_R */ const a = this.r32[this.iRm[k]], b = this.r32[this.iReg[k]]; this.lfSub(a, b, (a - b) | 0); break; }
+            case 38: /* TEST_EdId_R */ this.lfLogic(this.r32[this.iRm[k]] & this.iImm[k]); break;
+            case 39: /* MOV_GbEb_M */ this.r8[this.iReg[k]] = this.read8(this.iSeg[k], this.ea(k)); break;
+            case 40: /* MOV_EbGb_M */ this.write8(this.iSeg[k], this.ea(k), this.r8[this.iReg[k]]); break;
+            case 41: /* MOVZX_GdEw_M */ this.r32[this.iReg[k]] = this.read16(this.iSeg[k], this.ea(k)); break;
+            case 42: /* MOVSX_GdEb_M */ this.r32[this.iReg[k]] = (this.read8(this.iSeg[k], this.ea(k)) << 24) >> 24; break;
+            case 43: { /* OR_EdId_R */ const d = this.iRm[k], r = this.r32[d] | this.iImm[k]; this.lfLogic(r); this.r32[d] = r; break; }
+            case 44: { /* SHIFT_Ed1_R */ const d = this.iRm[k]; this.r32[d] = shift(this, this.iSub[k], this.r32[d], 1, 32); break; }
+            case 45: { /* SHIFT_EdIb_R */
+              const n = this.iImm[k] & 0x1f;
+              if (n !== 0) { const d = this.iRm[k]; this.r32[d] = shift(this, this.iSub[k], this.r32[d], n, 32); }
+              break;
+            }
+            default: handlers[op](this, k);
+          }
           k++;
           if (this.stop !== 0) break;
         }
@@ -1040,12 +1151,13 @@ export class CPU {
         this.retired += n;
         this.budget -= n;
         if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
+        if (this.singleStep && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Step;
         continue;
       }
       const n = k - start;
       this.retired += n;
       this.budget -= n;
-      if (stepping && n > 0 && this.exitReason === ExitReason.None) {
+      if ((tf || this.debugActive) && n > 0 && this.exitReason === ExitReason.None) {
         try { debugTrap(this, tf); } catch (e) { if (e !== FAULT) throw e; }
       }
       if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
@@ -1053,23 +1165,24 @@ export class CPU {
     return this.exitReason;
   }
 
-  /** Execute exactly one instruction (a rep string instruction runs to completion), stopping at
-   *  exceptions when in Stop mode. */
+  /** Execute exactly one instruction (stopping at exceptions when in Stop mode). It takes the same path
+   *  through the run loop as everything else, so tests that step exercise what runs. */
   step(): ExitReason {
-    this.exitReason = ExitReason.None;
-    this.stop = 0;
-    let k = 0;
+    this.singleStep = true;
     try {
-      k = this.lookupBlock();
-      const e0 = this.eip;
-      this.prevEip = e0;
-      this.eip = (e0 + this.iLen[k]) | 0;
-      HANDLERS[this.iOp[k]](this, k);
-      this.retired++;
-    } catch (e) {
-      if (e !== FAULT) throw e;
+      const r = this.run(1);
+      return r === ExitReason.Budget ? ExitReason.Step : r;
+    } finally {
+      this.singleStep = false;
     }
-    return this.exitReason === ExitReason.None ? ExitReason.Step : this.exitReason;
+  }
+
+  /** Run one instruction per run-loop iteration (step()). */
+  singleStep = false;
+
+  jumpNear(target: number): void {
+    if ((target >>> 0) > this.segLimit[CS]) this.raise(GP, 0);
+    this.eip = target;
   }
 
   private deliverExternal(): void {

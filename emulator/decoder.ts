@@ -214,8 +214,7 @@ function decodeBody(d: DecodedPool, k: number, code32: boolean): number {
       if (!have(vs)) return SHORT;
       d.iImm[k] = vs === 2 ? u16() : s32();
       d.iRm[k] = 0;
-      if (vs === 4 && (sub === 7)) return noLock(alu.CMP_EdId_R);
-      return noLock(vs === 2 ? alu.ALU_EwIw_R : alu.ALU_EdId_R);
+      return noLock(vs === 2 ? alu.ALU_EwIw_R : alu.ALU32[sub][4]);
     }
     if (!modrm(d, k)) return SHORT;
     const size = form & 1 ? vs : 1;
@@ -225,19 +224,10 @@ function decodeBody(d: DecodedPool, k: number, code32: boolean): number {
     const lockOk = mem && form < 2 && sub !== 7;
     if (lock && !lockOk) return misc.INVALID;
     if (form === 0) return mem ? alu.ALU_EbGb_M : alu.ALU_EbGb_R;
-    if (form === 1) return size === 2 ? (mem ? alu.ALU_EwGw_M : alu.ALU_EwGw_R) : (mem ? alu.ALU_EdGd_M : alu.ALU_EdGd_R);
+    if (form === 1) return size === 2 ? (mem ? alu.ALU_EwGw_M : alu.ALU_EwGw_R) : alu.ALU32[sub][mem ? 1 : 0];
     if (form === 2) return mem ? alu.ALU_GbEb_M : alu.ALU_GbEb_R;
     if (size === 2) return mem ? alu.ALU_GwEw_M : alu.ALU_GwEw_R;
-    if (!mem) {
-      if (sub === 0) return alu.ADD_GdEd_R;
-      if (sub === 5) return alu.SUB_GdEd_R;
-      if (sub === 6) return alu.XOR_GdEd_R;
-      if (sub === 7) return alu.CMP_GdEd_R;
-      return alu.ALU_GdEd_R;
-    }
-    if (sub === 7) return alu.CMP_GdEd_M;
-    if (sub === 0) return alu.ADD_GdEd_M;
-    return alu.ALU_GdEd_M;
+    return alu.ALU32[sub][mem ? 3 : 2];
   }
 
   switch (b) {
@@ -341,15 +331,7 @@ function decodeBody(d: DecodedPool, k: number, code32: boolean): number {
       if (!mem) d.iRm[k] = rix(RM, size);
       if (size === 1) return mem ? alu.ALU_EbIb_M : alu.ALU_EbIb_R;
       if (size === 2) return mem ? alu.ALU_EwIw_M : alu.ALU_EwIw_R;
-      if (!mem) {
-        if (REG === 0) return alu.ADD_EdId_R;
-        if (REG === 5) return alu.SUB_EdId_R;
-        if (REG === 7) return alu.CMP_EdId_R;
-        if (REG === 4) return alu.AND_EdId_R;
-        return alu.ALU_EdId_R;
-      }
-      if (REG === 7) return alu.CMP_EdId_M;
-      return alu.ALU_EdId_M;
+      return alu.ALU32[REG][mem ? 5 : 4];
     }
     case 0x84: case 0x85: {
       if (!modrm(d, k)) return SHORT;

@@ -19,6 +19,9 @@ export class PhysicalMemory {
   readonly codePages: Uint8Array;
   /** Per physical page: bumped on every write that may have changed decoded code. */
   readonly codeGen: Int32Array;
+  /** Per physical page, two words: a bitmap of the 64-byte chunks that hold decoded instructions, so a
+   *  write next to code (data sharing a page with code) does not throw the code away. */
+  readonly codeChunks: Int32Array;
 
   constructor(size: number, shared?: { sab: SharedArrayBuffer; meta: SharedArrayBuffer }) {
     if (size <= 0 || size % 4096 !== 0 || size > 0x7fff_f000) {
@@ -27,12 +30,13 @@ export class PhysicalMemory {
     this.size = size;
     this.pages = size >>> 12;
     this.sab = shared?.sab ?? new SharedArrayBuffer(size);
-    const meta = shared?.meta ?? new SharedArrayBuffer(this.pages * 5);
+    const meta = shared?.meta ?? new SharedArrayBuffer(this.pages * 13);
     this.u8 = new Uint8Array(this.sab);
     this.i32 = new Int32Array(this.sab);
     this.dv = new DataView(this.sab);
     this.codeGen = new Int32Array(meta, 0, this.pages);
-    this.codePages = new Uint8Array(meta, this.pages * 4, this.pages);
+    this.codeChunks = new Int32Array(meta, this.pages * 4, this.pages * 2);
+    this.codePages = new Uint8Array(meta, this.pages * 12, this.pages);
   }
 
   /** The shared buffers, to hand to a worker that builds its own PhysicalMemory over them. */
@@ -54,8 +58,35 @@ export class PhysicalMemory {
   touched(addr: number, len: number): void {
     if (len <= 0) return;
     for (let p = addr >>> 12, last = (addr + len - 1) >>> 12; p <= last; p++) {
-      if (this.codePages[p] !== 0) Atomics.add(this.codeGen, p, 1);
+      if (this.codePages[p] !== 0) this.invalidateCode(p);
     }
+  }
+
+  /** Does a write of `size` bytes at pa (within one page) touch decoded instructions? */
+  codeHit(pa: number, size: number): boolean {
+    const page = pa >>> 12;
+    if (this.codePages[page] === 0) return false;
+    const first = (pa & 0xfff) >>> 6;
+    const last = ((pa & 0xfff) + size - 1) >>> 6;
+    for (let c = first; c <= last && c < 64; c++) {
+      if ((this.codeChunks[page * 2 + (c >>> 5)] & (1 << (c & 31))) !== 0) return true;
+    }
+    return false;
+  }
+
+  /** Record that bytes [off, end) of page hold decoded instructions (end <= 4096). */
+  markCode(page: number, off: number, end: number): void {
+    for (let c = off >>> 6, last = (end - 1) >>> 6; c <= last; c++) {
+      Atomics.or(this.codeChunks, page * 2 + (c >>> 5), 1 << (c & 31));
+    }
+  }
+
+  /** Every vCPU's decoded code from this page is stale: bump its generation and forget its chunks. */
+  invalidateCode(page: number): void {
+    Atomics.add(this.codeGen, page, 1);
+    Atomics.store(this.codeChunks, page * 2, 0);
+    Atomics.store(this.codeChunks, page * 2 + 1, 0);
+    Atomics.store(this.codePages, page, 0);
   }
 
   read8(addr: number): number { this.check(addr, 1); return this.u8[addr]; }

@@ -133,51 +133,48 @@ export const ALU_EdId_M = defineOp('ALU_EdId_M', (c, k) => {
   c.rmwWrite32(alu(c, op, c.rmwRead32(s, ea), c.iImm[k], 0));
 });
 
-// Hot specialisations (register forms of the most common 32-bit operations).
-export const ADD_GdEd_R = defineOp('ADD_GdEd_R', (c, k) => {
-  const d = c.iReg[k], a = c.r32[d], b = c.r32[c.iRm[k]], r = (a + b) | 0;
-  c.lfAdd(a, b, r); c.r32[d] = r;
-});
-export const SUB_GdEd_R = defineOp('SUB_GdEd_R', (c, k) => {
-  const d = c.iReg[k], a = c.r32[d], b = c.r32[c.iRm[k]], r = (a - b) | 0;
-  c.lfSub(a, b, r); c.r32[d] = r;
-});
-export const CMP_GdEd_R = defineOp('CMP_GdEd_R', (c, k) => {
-  const a = c.r32[c.iReg[k]], b = c.r32[c.iRm[k]];
-  c.lfSub(a, b, (a - b) | 0);
-});
-export const XOR_GdEd_R = defineOp('XOR_GdEd_R', (c, k) => {
-  const d = c.iReg[k], r = c.r32[d] ^ c.r32[c.iRm[k]];
-  c.lfLogic(r); c.r32[d] = r;
-});
-export const ADD_EdId_R = defineOp('ADD_EdId_R', (c, k) => {
-  const d = c.iRm[k], a = c.r32[d], b = c.iImm[k], r = (a + b) | 0;
-  c.lfAdd(a, b, r); c.r32[d] = r;
-});
-export const SUB_EdId_R = defineOp('SUB_EdId_R', (c, k) => {
-  const d = c.iRm[k], a = c.r32[d], b = c.iImm[k], r = (a - b) | 0;
-  c.lfSub(a, b, r); c.r32[d] = r;
-});
-export const CMP_EdId_R = defineOp('CMP_EdId_R', (c, k) => {
-  const a = c.r32[c.iRm[k]], b = c.iImm[k];
-  c.lfSub(a, b, (a - b) | 0);
-});
-export const CMP_EdId_M = defineOp('CMP_EdId_M', (c, k) => {
-  const a = c.read32(c.iSeg[k], c.ea(k)), b = c.iImm[k];
-  c.lfSub(a, b, (a - b) | 0);
-});
-export const CMP_GdEd_M = defineOp('CMP_GdEd_M', (c, k) => {
-  const a = c.r32[c.iReg[k]], b = c.read32(c.iSeg[k], c.ea(k));
-  c.lfSub(a, b, (a - b) | 0);
-});
-export const ADD_GdEd_M = defineOp('ADD_GdEd_M', (c, k) => {
-  const d = c.iReg[k], a = c.r32[d], b = c.read32(c.iSeg[k], c.ea(k)), r = (a + b) | 0;
-  c.lfAdd(a, b, r); c.r32[d] = r;
-});
-export const AND_EdId_R = defineOp('AND_EdId_R', (c, k) => {
-  const d = c.iRm[k], r = c.r32[d] & c.iImm[k];
-  c.lfLogic(r); c.r32[d] = r;
-});
+// ---- 32-bit forms specialised per operation ----
+// The generic handlers above switch on iSub for every instruction. For the 32-bit forms of the six
+// operations without carry-in, each (operation, form) pair gets its own handler, generated once at
+// start-up with the operation written into its source, so each is a small monomorphic function.
+const OP_EXPR: Record<number, [string, string]> = {
+  0: ['(a + b) | 0', 'c.lfAdd(a, b, r)'],
+  1: ['a | b', 'c.lfLogic(r)'],
+  4: ['a & b', 'c.lfLogic(r)'],
+  5: ['(a - b) | 0', 'c.lfSub(a, b, r)'],
+  6: ['a ^ b', 'c.lfLogic(r)'],
+  7: ['(a - b) | 0', 'c.lfSub(a, b, r)'],
+};
+const OP_NAME = ['ADD', 'OR', 'ADC', 'SBB', 'AND', 'SUB', 'XOR', 'CMP'];
+/** Forms, in this order: EdGd_R, EdGd_M, GdEd_R, GdEd_M, EdId_R, EdId_M. */
+export const ALU32_FORMS = ['EdGd_R', 'EdGd_M', 'GdEd_R', 'GdEd_M', 'EdId_R', 'EdId_M'];
+const GENERIC32 = [ALU_EdGd_R, ALU_EdGd_M, ALU_GdEd_R, ALU_GdEd_M, ALU_EdId_R, ALU_EdId_M];
+
+function aluSource(op: number, form: number): string {
+  const [expr, flags] = OP_EXPR[op];
+  const cmp = op === CMP;
+  switch (form) {
+    case 0: return `const d = c.iRm[k], a = c.r32[d], b = c.r32[c.iReg[k]], r = ${expr}; ${flags};${cmp ? '' : ' c.r32[d] = r;'}`;
+    case 1: return cmp
+      ? `const a = c.read32(c.iSeg[k], c.ea(k)), b = c.r32[c.iReg[k]], r = ${expr}; ${flags};`
+      : `const a = c.rmwRead32(c.iSeg[k], c.ea(k)), b = c.r32[c.iReg[k]], r = ${expr}; ${flags}; c.rmwWrite32(r);`;
+    case 2: return `const d = c.iReg[k], a = c.r32[d], b = c.r32[c.iRm[k]], r = ${expr}; ${flags};${cmp ? '' : ' c.r32[d] = r;'}`;
+    case 3: return `const d = c.iReg[k], a = c.r32[d], b = c.read32(c.iSeg[k], c.ea(k)), r = ${expr}; ${flags};${cmp ? '' : ' c.r32[d] = r;'}`;
+    case 4: return `const d = c.iRm[k], a = c.r32[d], b = c.iImm[k], r = ${expr}; ${flags};${cmp ? '' : ' c.r32[d] = r;'}`;
+    default: return cmp
+      ? `const a = c.read32(c.iSeg[k], c.ea(k)), b = c.iImm[k], r = ${expr}; ${flags};`
+      : `const a = c.rmwRead32(c.iSeg[k], c.ea(k)), b = c.iImm[k], r = ${expr}; ${flags}; c.rmwWrite32(r);`;
+  }
+}
+
+/** ALU32[op][form]: the op id for a 32-bit group-1 operation in one of ALU32_FORMS. */
+export const ALU32: number[][] = OP_NAME.map((name, op) =>
+  ALU32_FORMS.map((form, fi) =>
+    OP_EXPR[op] === undefined
+      ? GENERIC32[fi]
+      : defineOp(`${name}_${form}`, new Function('c', 'k', aluSource(op, fi)) as (c: CPU, k: number) => void),
+  ),
+);
 
 // ---- TEST ----
 export const TEST_EbGb_R = defineOp('TEST_EbGb_R', (c, k) => { alu(c, 4, c.r8[c.iRm[k]], c.r8[c.iReg[k]], 24); });

@@ -18,11 +18,10 @@ export function shift(c: CPU, op: number, v: number, count: number, bits: number
   const mask = bits === 32 ? -1 : (1 << bits) - 1;
   const msb = bits - 1;
   v &= mask;
-  const f = c.getEflags();
   let r: number, cf: number, of: number;
-  let arith = 0; // flags other than CF/OF
   switch (op) {
     case 0: { // ROL
+      const f = c.getEflags();
       const n = count & msb;
       r = n === 0 ? v : ((v << n) | (v >>> (bits - n))) & mask;
       cf = r & 1;
@@ -31,6 +30,7 @@ export function shift(c: CPU, op: number, v: number, count: number, bits: number
       return r;
     }
     case 1: { // ROR
+      const f = c.getEflags();
       const n = count & msb;
       r = n === 0 ? v : ((v >>> n) | (v << (bits - n))) & mask;
       cf = (r >>> msb) & 1;
@@ -39,6 +39,7 @@ export function shift(c: CPU, op: number, v: number, count: number, bits: number
       return r;
     }
     case 2: { // RCL through CF: rotate the (bits+1)-bit value CF:v
+      const f = c.getEflags();
       const n = bits === 32 ? count : count % (bits + 1);
       if (n === 0) return v;
       let x = v, carry = f & CF;
@@ -54,6 +55,7 @@ export function shift(c: CPU, op: number, v: number, count: number, bits: number
       return r;
     }
     case 3: { // RCR
+      const f = c.getEflags();
       const n = bits === 32 ? count : count % (bits + 1);
       if (n === 0) return v;
       let x = v, carry = f & CF;
@@ -74,14 +76,12 @@ export function shift(c: CPU, op: number, v: number, count: number, bits: number
       r = count >= 32 ? 0 : (v << count) & mask;
       cf = count <= bits ? (count === bits ? v & 1 : (v >>> (bits - count)) & 1) : 0;
       of = ((r >>> msb) & 1) ^ cf;
-      arith = szp(r, bits);
       break;
     }
     case 5: { // SHR
       r = count >= bits ? 0 : v >>> count;
       cf = count <= bits ? (v >>> (count - 1)) & 1 : 0;
       of = (v >>> msb) & 1;
-      arith = szp(r, bits);
       break;
     }
     default: { // SAR
@@ -89,11 +89,13 @@ export function shift(c: CPU, op: number, v: number, count: number, bits: number
       r = (sv >> Math.min(count, 31)) & mask;
       cf = (sv >> Math.min(count - 1, 31)) & 1;
       of = 0;
-      arith = szp(r, bits);
       break;
     }
   }
-  c.setArith((f & ~0x8d5) | arith | cf | (of ? OF : 0) | (f & AF & 0));
+  // SF, ZF and PF stay lazy (from the sign-extended result); CF and OF are set here, AF is cleared
+  c.flags = (c.flags & ~(CF | OF | AF)) | cf | (of ? OF : 0);
+  c.lfRes = (r << (32 - bits)) >> (32 - bits);
+  c.lfMask = SF | ZF | PF;
   return r;
 }
 
