@@ -8,7 +8,8 @@
 
 #define TICK_NS      1000000u    /* 1 ms */
 #define TICKS        10
-#define LONG_NS      30000000u   /* 30 ms */
+#define SHORT_NS     10000000u   /* 10 ms: an event we cancel or replace right after arming it */
+#define LONG_NS      50000000u   /* 50 ms */
 #define SPIN_LIMIT   (1u << 26)  /* iterations we wait for the Host to mark an interrupt pending */
 #define SHORT_SPIN   (1u << 20)
 
@@ -29,21 +30,25 @@ static void record_tick_time(struct trap_frame *f)
 
 static void test_periodic(void)
 {
-	u32 start = clock_ticks, halts = 0;
+	u32 start = clock_ticks, halts = 0, empty_halts = 0;
 	recorded = 0;
 	clock_tick_hook = record_tick_time;
 	irq_disable();
 	clock_set_periodic(TICK_NS);
 	while (clock_ticks - start < TICKS) {
-		halt();              /* returns with interrupts on, after one delivery */
+		u32 before = clock_ticks;
+		halt();              /* returns with interrupts on, after a delivery */
 		halts++;
+		empty_halts += clock_ticks == before;
 		irq_disable();
 	}
 	irq_enable();
 	clock_tick_hook = NULL;
 	u32 elapsed = tick_time_us[TICKS - 1] - tick_time_us[0];
 	check(clock_ticks - start == TICKS, "%u timer interrupts counted", TICKS);
-	check(halts == TICKS, "each HALT returned after exactly one timer interrupt (%u halts)", TICKS);
+	/* Usually one tick per HALT; on a slow Host the next tick may also land between the return from
+	 * HALT and our irq_disable, so only "no HALT returned without an interrupt" is certain. */
+	check(empty_halts == 0 && halts <= TICKS, "every HALT returned after a timer interrupt");
 	if (elapsed < (TICKS - 1) * (TICK_NS / 1000))
 		printk("timer: %u ticks spanned only %u us\n", TICKS, elapsed);
 	check(elapsed >= (TICKS - 1) * (TICK_NS / 1000),
@@ -86,7 +91,7 @@ static void test_blocked(void)
 static void test_cancel_and_rearm(void)
 {
 	u32 before = clock_ticks;
-	clock_oneshot(TICK_NS);
+	clock_oneshot(SHORT_NS);
 	clock_cancel();
 	for (volatile u32 i = 0; i < SHORT_SPIN; i++)
 		;
@@ -94,14 +99,15 @@ static void test_cancel_and_rearm(void)
 	check(clock_ticks == before, "cancelled clock event did not fire");
 
 	/* Take one tick so lguest_data.time is fresh (the Host writes it at each delivery), then arm a
-	 * short event and replace it with a long one: only the long one may fire. */
+	 * 10 ms event and replace it at once with a 50 ms one: only the long one may fire. (The margin
+	 * only has to cover the time between two hypercalls, on however slow a Host.) */
 	irq_disable();
 	clock_oneshot(TICK_NS);
 	halt();
 	before = clock_ticks;
 	u32 t0 = lguest_time_us();
 	irq_disable();
-	clock_oneshot(TICK_NS);
+	clock_oneshot(SHORT_NS);
 	clock_oneshot(LONG_NS);
 	halt();
 	u32 elapsed = lguest_time_us() - t0;

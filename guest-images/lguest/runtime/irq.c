@@ -76,6 +76,15 @@ void trap_dispatch(struct trap_frame *f)
 	else
 		panic("unexpected trap %u (%s) at eip %08x, cs %x, error %x, cr2 %08x", v, trap_name(v),
 		      f->eip, f->cs & 0xFFFF, f->errcode, read_cr2());
+	/* lguest_iret will turn interrupts back on without looking at irq_pending, and the Host would
+	 * then deliver a waiting interrupt only at its next exit. A system call arrives without any exit
+	 * (direct trap gate), so a task that makes system calls often could keep meeting the timer while
+	 * interrupts are off and never see it. So if interrupts were on where we return to and one is
+	 * waiting, let it in now (it nests on this stack, and returns here). */
+	if ((f->eflags & X86_EFLAGS_IF) && *(volatile u32 *)&lguest_data.irq_pending) {
+		irq_enable();
+		irq_disable();
+	}
 	if (from_user && exit_to_user_hook)
 		exit_to_user_hook(f);
 }
