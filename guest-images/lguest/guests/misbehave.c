@@ -89,10 +89,7 @@ static void act_badhcall(void)
 
 static void act_idtgate(void)
 {
-	u32 handler = trap_stub_table[BAD_IRQ_VEC];
-	u32 lo = ((u32)KERNEL_CS << 16) | (handler & 0xFFFF);
-	u32 hi = (handler & 0xFFFF0000) | GATE_PRESENT | (TASK_GATE << GATE_TYPE_SHIFT);
-	hcall_load_idt_entry(BAD_IRQ_VEC, lo, hi);
+	idt_set_gate(BAD_IRQ_VEC, trap_stub_table[BAD_IRQ_VEC], TASK_GATE, 0);
 }
 
 static void act_idtvec(void)

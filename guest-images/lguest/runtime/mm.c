@@ -128,19 +128,6 @@ void mm_set_table_entry(struct mm *mm, u32 va, u64 entry)
 	hcall_set_pmd(__pa(pmd), pmd_index(va));
 }
 
-/* The kernel part of a PAE address space is one top-level entry (index 3 for our 3G/1G split), so a
- * user space shares kernel_mm's kernel PMD page outright. */
-static void copy_kernel_part(struct mm *mm)
-{
-	pgd_entry_t *dst = mm->pgd, *src = kernel_mm.pgd;
-	for (u32 i = pgd_index(PAGE_OFFSET); i < PTRS_PER_PGD; i++) {
-		if (!(src[i] & _PAGE_PRESENT))
-			continue;
-		write_pte(&dst[i], src[i]);
-		hcall_set_pgd(mm->pgd_phys, i);
-	}
-}
-
 #else
 /* 2-level: 1024-entry top level, 1024-entry PTE pages. */
 typedef u32 pgd_entry_t;
@@ -175,8 +162,11 @@ void mm_set_table_entry(struct mm *mm, u32 va, u64 entry)
 	write_pte(&pgd[pgd_index(va)], (u32)entry);
 	hcall_set_pgd(mm->pgd_phys, pgd_index(va));
 }
+#endif
 
-/* Kernel part: top-level entries from PAGE_OFFSET up (never the Switcher's, which we never fill). */
+/* The kernel part of an address space: kernel_mm's top-level entries from PAGE_OFFSET up, so every
+ * space shares the kernel's lower-level tables (2-level: its PTE pages; PAE: its one kernel PMD page,
+ * top-level index 3 for our 3G/1G split). The Switcher's slot is never filled, so never copied. */
 static void copy_kernel_part(struct mm *mm)
 {
 	pgd_entry_t *dst = mm->pgd, *src = kernel_mm.pgd;
@@ -187,7 +177,6 @@ static void copy_kernel_part(struct mm *mm)
 		hcall_set_pgd(mm->pgd_phys, i);
 	}
 }
-#endif
 
 /* Write one PTE and tell the Host (for this top level; for a kernel address the Host updates every
  * shadow it has). */
