@@ -56,7 +56,7 @@ int  printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void console_write(const char *s, u32 len);
 noreturn void panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 noreturn void power_off(void);             /* prints nothing; SHUTDOWN(POWEROFF, "Power down") */
-/* A self-check: prints "check: WHAT: ok", or "FAIL: WHAT" and panics. */
+/* A self-check: prints "check: WHAT: ok", or "FAIL: WHAT" and shuts down with that message. */
 void check(int ok, const char *what, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- string.c ---- */
