@@ -32,24 +32,24 @@ export const PUSH_Ew_M = defineOp('PUSH_Ew_M', (c, k) => { c.push16(c.read16(c.i
 export const POP_Ed_M = defineOp('POP_Ed_M', (c, k) => {
   const v = c.peek32(0);
   const sp = c.r32[ESP];
+  // the address is computed with the incremented ESP, but a faulting write must leave ESP as it was
+  // when the exception is delivered (delivery happens inside the write, so no restore after it)
   c.adjustSp(4);
-  try {
-    c.write32(c.iSeg[k], c.ea(k), v);
-  } catch (e) {
-    c.r32[ESP] = sp;
-    throw e;
-  }
+  const ea = c.ea(k);
+  c.r32[ESP] = sp;
+  c.write32(c.iSeg[k], ea, v);
+  c.adjustSp(4);
 });
 export const POP_Ew_M = defineOp('POP_Ew_M', (c, k) => {
   const v = c.peek16(0);
   const sp = c.r32[ESP];
+  // the address is computed with the incremented ESP, but a faulting write must leave ESP as it was
+  // when the exception is delivered (delivery happens inside the write, so no restore after it)
   c.adjustSp(2);
-  try {
-    c.write16(c.iSeg[k], c.ea(k), v);
-  } catch (e) {
-    c.r32[ESP] = sp;
-    throw e;
-  }
+  const ea = c.ea(k);
+  c.r32[ESP] = sp;
+  c.write16(c.iSeg[k], ea, v);
+  c.adjustSp(2);
 });
 
 // ---- segment registers (iSub = segment). With a 32-bit operand the CPU moves 4 bytes of stack but

@@ -1,0 +1,293 @@
+/**
+ * The Host's run loop for one vCPU (lguest's core.c run_guest and x86/core.c): enter the guest through the
+ * Switcher, let the machine run, read the trap the Switcher saved in the regs page, and dispatch it.
+ * abi section 9 is the outline; the [H:nnn] comments are the tour (npm run tour).
+ */
+import {
+  CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CS, ESP, IF, IOPL_MASK, NT, SS, VM, GP, NM, PF_VEC, UD,
+} from '../emulator/constants.ts';
+import { ExitReason, EXIT_NAMES } from '../emulator/exits.ts';
+import { loadPdptes } from '../mmu/paging.ts';
+import {
+  FIRST_EXTERNAL_VECTOR, GDT_ENTRIES, GUEST_PL, GUEST_TSS_SEL, IDT_ENTRIES, LGUEST_CS, LGUEST_DS, LGUEST_IRQS,
+  LGUEST_RO_STATE, LGUEST_SYSCALL_VECTOR, LGUEST_TRAP_ENTRY, TRAPNUM_SWITCHER, TSS_LIMIT, X86_EFLAGS_IF,
+} from './layout.ts';
+import { CTRL, type Fate, type LgCpu } from './lguest.ts';
+import { copyInGuestInfo } from './segments.ts';
+import { checkClock, deliverTrap, interruptPending, tryDeliverInterrupt } from './interrupts.ts';
+import { doHypercalls } from './hypercalls.ts';
+
+/** Instructions per slice: between slices the Host looks at its clock, stop requests and device IRQs. */
+export const SLICE = 20_000;
+/** The vector of the Host's own "hardware interrupt" that pulls a running guest back into the Host
+ *  (Linux's local timer vector); the guest never sees it. */
+export const HOST_IRQ_VECTOR = 0xef;
+/** A halted vCPU with no clock event armed still wakes this often to look around (ms). */
+const HALT_POLL_MS = 1000;
+
+/** Segment attributes of the Switcher's flat ring-0 code and data (P, S, DPL 0, 32-bit, 4 KiB granular). */
+const SWITCHER_CS_ATTR = 0xc09b, SWITCHER_SS_ATTR = 0xc093;
+/** An available TSS descriptor's attribute marked busy, as LTR leaves it. */
+const TSS_BUSY_ATTR = 0x8b;
+/** What a guest may not bring back into the CPU through its saved EFLAGS. */
+const EFLAGS_FORBIDDEN = IOPL_MASK | VM | NT;
+
+/** Things the run loop needs from whoever drives the vCPU (the worker, or a test). */
+export interface VcpuIo {
+  ctrl: Int32Array;
+  /** The guest's NOTIFY: early console or a device. */
+  notify(addr: number): void;
+  /** Called between slices and before sleeping (flush console output). */
+  poll(): void;
+}
+
+function bump(rec: Record<string, number>, key: string): void { rec[key] = (rec[key] ?? 0) + 1; }
+
+/** [H:130] Enter the guest: the CPU state the real Switcher would have after its lcall, i.e. ring 0 on
+ *  LGUEST_CS/LGUEST_DS, with GDTR, IDTR and TR at this vCPU's read-only page, CR3 = the shadow top level
+ *  with the Switcher hooked in, and ESP at the saved registers. The CPU then runs the return path. */
+function enterGuest(c: LgCpu): void {
+  const lg = c.lg, cpu = c.cpu;
+  copyInGuestInfo(c);
+  c.setReg('trapnum', TRAPNUM_SWITCHER);
+  // The regs page is writable from ring 1 (as in lguest): never let the guest's copy of EFLAGS raise its
+  // IOPL or turn on VM/NT, nor its CS ask for ring 0 (the IRET runs at ring 0 and would allow both).
+  c.setReg('eflags', (c.reg('eflags') & ~EFLAGS_FORBIDDEN) | IF | 2);
+  if ((c.reg('cs') & 3) === 0) { lg.kill(`bad guest CS 0x${c.reg('cs').toString(16)}`); return; }
+  const cr3 = lg.shadow.mapSwitcher(c, c.switcherPtePage) >>> 0;
+  cpu.cr0 = CR0_PE | CR0_ET | CR0_WP | CR0_PG;
+  cpu.cr4 = lg.pae ? CR4_PAE : 0;
+  cpu.cr3 = cr3;
+  // [H:135] Reloading CR3 flushes the TLB on real hardware; we flush when the top level changed or the
+  // shadow told us translations went stale (abi 6.7.7), and reload the PAE PDPTEs as MOV CR3 would.
+  if (lg.pae && !loadPdptes(cpu)) { lg.kill('bad shadow PDPTE'); return; }
+  if (cr3 !== c.lastCr3 || c.flushAll) {
+    cpu.flushTlb(true);
+    c.flushAll = false;
+    c.lastCr3 = cr3;
+  }
+  cpu.gdtBase = (c.roVa + LGUEST_RO_STATE.guest_gdt) | 0;
+  cpu.gdtLimit = GDT_ENTRIES * 8 - 1;
+  cpu.idtBase = (c.roVa + LGUEST_RO_STATE.guest_idt) | 0;
+  cpu.idtLimit = IDT_ENTRIES * 8 - 1;
+  cpu.ldtSel = 0;
+  cpu.trSel = GUEST_TSS_SEL;
+  cpu.trBase = (c.roVa + LGUEST_RO_STATE.guest_tss) | 0;
+  cpu.trLimit = TSS_LIMIT;
+  cpu.trAttr = TSS_BUSY_ATTR;
+  cpu.setCpl(0);
+  cpu.setSegCache(CS, LGUEST_CS, 0, 0xffffffff, SWITCHER_CS_ATTR);
+  cpu.setSegCache(SS, LGUEST_DS, 0, 0xffffffff, SWITCHER_SS_ATTR);
+  cpu.setEflags(2);
+  cpu.r32[ESP] = c.regsStructVa | 0;
+  cpu.eip = (lg.paging.switcherAddr + lg.switcher.returnOffset) | 0;
+  cpu.pendingIrq = -1;
+  cpu.halted = false;
+}
+
+/** Does the Host want the running guest back (an interrupt it could deliver or must flag)? */
+function wantsGuestBack(c: LgCpu): boolean {
+  const { irq } = interruptPending(c);
+  if (irq >= LGUEST_IRQS) return false;
+  return (c.lg.readData('irq_enabled') & X86_EFLAGS_IF) !== 0 || c.lg.readData('irq_pending') === 0;
+}
+
+function takeLauncherIrqs(c: LgCpu, ctrl: Int32Array): void {
+  if (ctrl[CTRL.irqs] !== 0) c.irqsPending |= Atomics.exchange(ctrl, CTRL.irqs, 0);
+}
+
+const STOPPED = -1;
+
+/** [H:140] Run the guest until it traps into the Host. Returns the trap number from lguest_regs, or
+ *  STOPPED. Between slices the guest is still inside the machine; when an interrupt waits, the Host
+ *  raises its own IRQ, which the CPU delivers through a Switcher gate like any trap. */
+function runGuestOnce(c: LgCpu, io: VcpuIo): number {
+  const lg = c.lg, cpu = c.cpu;
+  enterGuest(c);
+  if (lg.dead !== null) return STOPPED;
+  let injected = false;
+  for (;;) {
+    const before = cpu.retired;
+    const exit = cpu.run(SLICE);
+    lg.stats.instructions += cpu.retired - before;
+    if (exit === ExitReason.Hlt) {
+      cpu.halted = false;
+      return readTrap(c);
+    }
+    if (exit === ExitReason.Budget || exit === ExitReason.Doorbell) {
+      if (exit === ExitReason.Doorbell) Atomics.store(io.ctrl, CTRL.doorbell, 0);
+      io.poll();
+      if (Atomics.load(io.ctrl, CTRL.stop) !== 0) return STOPPED;
+      takeLauncherIrqs(c, io.ctrl);
+      checkClock(c);
+      if (!injected && wantsGuestBack(c)) {
+        cpu.pendingIrq = HOST_IRQ_VECTOR;
+        injected = true;
+      }
+      continue;
+    }
+    bump(lg.stats.exits, EXIT_NAMES[exit] ?? String(exit));
+    lg.kill(exit === ExitReason.TripleFault ? `triple fault in the Switcher: ${cpu.exitMessage}`
+      : exit === ExitReason.Unsupported ? `unsupported: ${cpu.exitMessage}`
+      : `the machine stopped unexpectedly (${EXIT_NAMES[exit] ?? exit})`);
+    return STOPPED;
+  }
+}
+
+/** [H:150] The machine stopped at the Switcher's HLT: a trap arrived. A proper one left ESP exactly at
+ *  lguest_regs (the CPU's privilege-change frame plus the stub's and save's pushes); anything else is a
+ *  fault in the Switcher's own return path, i.e. the guest state we tried to load was bad. */
+function readTrap(c: LgCpu): number {
+  const lg = c.lg, cpu = c.cpu;
+  const atHlt = (cpu.eip >>> 0) === ((lg.paging.switcherAddr + lg.switcher.trapHltEnd) >>> 0);
+  if (!atHlt || cpu.cpl !== 0) {
+    lg.kill(`the machine halted outside the Switcher at 0x${(cpu.eip >>> 0).toString(16)}`);
+    return STOPPED;
+  }
+  c.lastCr2 = cpu.cr2 >>> 0;
+  if ((cpu.r32[ESP] >>> 0) !== c.regsStructVa) {
+    lg.kill(`unhandled trap ${TRAPNUM_SWITCHER} at 0x${c.reg('eip').toString(16)} (the Switcher faulted loading the guest state)`);
+    return STOPPED;
+  }
+  return c.reg('trapnum');
+}
+
+/** [H:160] emulate_insn: the guest kernel (ring 1) may not touch I/O ports; IN gives all ones in the
+ *  operand's width (and nothing else changes), OUT is ignored. abi 4.2, without its IN quirks. */
+function emulateInsn(c: LgCpu): boolean {
+  const lg = c.lg;
+  if ((c.reg('cs') & 3) !== GUEST_PL) return false;
+  const eip = c.reg('eip');
+  const byteAt = (off: number): number => {
+    const pa = lg.shadow.guestPa(c, (eip + off) >>> 0);
+    return pa < 0 ? -1 : lg.read8(pa);
+  };
+  let len = 0, width = 4;
+  let insn = byteAt(0);
+  if (insn === 0x66) { width = 2; len = 1; insn = byteAt(1); }
+  if (insn < 0) return false;
+  let input: boolean;
+  switch (insn & 0xfe) {
+    case 0xe4: len += 2; input = true; break; // IN AL/eAX, imm8
+    case 0xec: len += 1; input = true; break; // IN AL/eAX, DX
+    case 0xe6: len += 2; input = false; break; // OUT imm8, AL/eAX
+    case 0xee: len += 1; input = false; break; // OUT DX, AL/eAX
+    default: return false;
+  }
+  if ((insn & 1) === 0) width = 1;
+  if (input) {
+    const mask = width === 4 ? 0xffffffff : width === 2 ? 0xffff : 0xff;
+    c.setReg('eax', (c.reg('eax') | mask) >>> 0);
+  }
+  c.setReg('eip', (eip + len) >>> 0);
+  lg.stats.ioEmulated++;
+  return true;
+}
+
+/** The vmcall rewrite (abi 1.1): a guest kernel's `vmcall` becomes `int $0x1f; nop` in place. */
+function rewriteHypercall(c: LgCpu): boolean {
+  const lg = c.lg;
+  if ((c.reg('cs') & 3) !== GUEST_PL) return false;
+  const eip = c.reg('eip');
+  const pas = [0, 1, 2].map((i) => lg.shadow.guestPa(c, (eip + i) >>> 0));
+  if (pas.some((p) => p < 0)) return false;
+  const bytes = pas.map((p) => lg.read8(p));
+  if (bytes[0] !== 0x0f || bytes[1] !== 0x01 || bytes[2] !== 0xc1) return false;
+  const repl = [0xcd, LGUEST_TRAP_ENTRY, 0x90];
+  pas.forEach((p, i) => lg.writeBytes(p, Uint8Array.of(repl[i])));
+  lg.shadow.clearAll(c);
+  return true;
+}
+
+/** [H:200] lguest_arch_handle_trap: what each trap means to the Host. */
+function handleTrap(c: LgCpu, trapnum: number): void {
+  const lg = c.lg;
+  bump(lg.stats.traps, String(trapnum));
+  switch (trapnum) {
+    case GP:
+      // [H:210] #GP with error code 0 from the guest kernel: maybe an I/O instruction to emulate.
+      if (c.reg('errcode') === 0 && emulateInsn(c)) return;
+      if (rewriteHypercall(c)) return;
+      break;
+    case UD:
+      if (rewriteHypercall(c)) return;
+      break;
+    case PF_VEC: {
+      // [H:220] A page fault: most are the shadow catching up with the guest's own page tables. Only
+      // when the guest's tables do not allow the access does the guest see it, with lguest_data.cr2.
+      const cr2 = c.lastCr2;
+      if (lg.shadow.demandPage(c, cr2, c.reg('errcode'))) {
+        lg.stats.faultsFixed++;
+        c.cpu.invalidatePage(cr2);
+        return;
+      }
+      const code = lg.shadow.faultErrcode;
+      if (code !== undefined) c.setReg('errcode', code);
+      lg.writeData('cr2', cr2);
+      lg.stats.faultsReflected++;
+      break;
+    }
+    case NM:
+      // [H:230] The FPU trap: if the guest did not set TS itself, it is ours alone (nothing to restore).
+      if (!c.ts) return;
+      break;
+    case LGUEST_TRAP_ENTRY:
+      // [H:240] A hypercall: it runs at the top of the next loop iteration, before anything else.
+      c.hcallPending = true;
+      return;
+    default:
+      // [H:250] Vectors 32..255 (but the system call vector) are the Host's own interrupts, already
+      // handled: back into the guest.
+      if (trapnum >= FIRST_EXTERNAL_VECTOR && trapnum < IDT_ENTRIES && trapnum !== LGUEST_SYSCALL_VECTOR) return;
+  }
+  // [H:260] Everything else is reflected through the guest's IDT, or kills a guest that has no handler.
+  if (!deliverTrap(c, trapnum)) {
+    const detail = trapnum === PF_VEC ? c.lastCr2 : c.reg('errcode');
+    lg.kill(`unhandled trap ${trapnum} at 0x${c.reg('eip').toString(16)} (0x${detail.toString(16)})`);
+  }
+}
+
+/** [H:120] Sleep while HALTed: until the clock event's deadline, a Launcher IRQ or a stop request. */
+function sleepUntilInterrupt(c: LgCpu, io: VcpuIo): void {
+  io.poll();
+  const seq = Atomics.load(io.ctrl, CTRL.wake);
+  if (Atomics.load(io.ctrl, CTRL.stop) !== 0 || io.ctrl[CTRL.irqs] !== 0) return;
+  const now = performance.timeOrigin + performance.now();
+  const timeout = c.clockDeadline !== 0 ? Math.max(0, c.clockDeadline - now) : HALT_POLL_MS;
+  if (timeout > 0) Atomics.wait(io.ctrl, CTRL.wake, seq, timeout);
+}
+
+/** [H:110] run_guest: the vCPU's whole life. Returns how the guest ended. */
+export function runGuest(c: LgCpu, io: VcpuIo): Fate {
+  const lg = c.lg;
+  while (lg.dead === null) {
+    // Hypercalls first (a NOTIFY among them goes to the Launcher right away).
+    if (c.hcallPending) doHypercalls(c, (addr) => io.notify(addr));
+    if (lg.dead !== null) break;
+    if (Atomics.load(io.ctrl, CTRL.stop) !== 0) return { kind: 'stopped', reason: 'stopped by the Launcher' };
+    takeLauncherIrqs(c, io.ctrl);
+    checkClock(c);
+    // [H:125] Deliver the first pending, unblocked interrupt, if the guest can take it now.
+    const { irq, more } = interruptPending(c);
+    if (irq < LGUEST_IRQS) tryDeliverInterrupt(c, irq, more);
+    if (lg.dead !== null) break;
+    if (c.halted) {
+      if (interruptPending(c).irq >= LGUEST_IRQS) sleepUntilInterrupt(c, io);
+      continue;
+    }
+    const trap = runGuestOnce(c, io);
+    if (trap === STOPPED) {
+      if (lg.dead !== null) break;
+      return { kind: 'stopped', reason: 'stopped by the Launcher' };
+    }
+    bump(lg.stats.exits, trap === HOST_IRQ_VECTOR ? 'host-irq' : trap === LGUEST_TRAP_ENTRY ? 'hypercall' : `trap ${trap}`);
+    handleTrap(c, trap);
+  }
+  io.poll();
+  const reason = lg.dead ?? 'dead';
+  if (lg.shutdown === 'restart') return { kind: 'restart', reason };
+  // A SHUTDOWN power-off with lguest's own "Power down" message is a clean end; any other message is a
+  // crash report (Linux guests send their panic message the same way).
+  if (lg.shutdown === 'poweroff' && reason === 'CRASH: Power down') return { kind: 'poweroff', reason };
+  return { kind: 'killed', reason };
+}

@@ -1,0 +1,47 @@
+/**
+ * Starting a guest on the Host (lguest_user.c's LHREQ_INITIALIZE and lguest_arch_setup_regs): the
+ * Switcher code page, a vCPU with its Switcher pages, the boot page tables and the initial registers.
+ */
+import { CPU } from '../emulator/cpu.ts';
+import { assembleSwitcher } from './code.ts';
+import { Lguest, LgCpu, type GuestConfig } from './lguest.ts';
+import { INITIAL_EFLAGS, KERNEL_CS, KERNEL_DS, LGUEST_REGS_PAGE_OFFSET, LGUEST_REGS_SIZE } from './layout.ts';
+import { populateSwitcherPtePage, setupGuestGdt, setupReadOnlyPage } from './segments.ts';
+
+export interface StartOptions extends Omit<GuestConfig, 'switcher' | 'switcherCodePage'> {
+  /** Guest-physical entry point (e_entry). */
+  entry: number;
+  /** Bytes of initrd at the top of RAM (page-rounded), for the boot page tables' placement. */
+  initrdBytes: number;
+  /** The vCPU's doorbell word (shared with the Launcher). */
+  doorbell: Int32Array;
+}
+
+/** [H:010] LHREQ_INITIALIZE: assemble the Switcher into a Host page, create the guest and its vCPU 0,
+ *  build the boot page tables in guest memory (the Host's job in this lguest era, abi 3.5) and set the
+ *  registers the guest starts with (abi 3.6). */
+export function startGuest(opts: StartOptions): { lg: Lguest; vcpu: LgCpu } {
+  const switcher = assembleSwitcher();
+  const codePage = opts.pool.alloc();
+  if (codePage < 0) throw new Error('the Host pool has no room for the Switcher');
+  opts.mem.writeBytes(codePage, switcher.bytes);
+  const lg = new Lguest({ ...opts, switcher, switcherCodePage: codePage });
+  const cpu = new CPU(opts.mem, 0);
+  cpu.doorbell = opts.doorbell;
+  const vcpu = new LgCpu(lg, 0, cpu);
+  lg.vcpus.push(vcpu);
+  populateSwitcherPtePage(vcpu);
+  setupReadOnlyPage(vcpu);
+  setupGuestGdt(vcpu);
+  lg.bootPgdir = lg.shadow.initGuestPagetable(opts.memBytes, opts.initrdBytes);
+  // [H:020] lguest_arch_setup_regs: a zeroed register block, kernel segments at ring 1, interrupts on
+  // (the CPU's IF is always on in the guest; the virtual one is lguest_data.irq_enabled).
+  opts.mem.fill(vcpu.regsPage + LGUEST_REGS_PAGE_OFFSET, LGUEST_REGS_SIZE, 0);
+  vcpu.setReg('cs', KERNEL_CS);
+  vcpu.setReg('ds', KERNEL_DS);
+  vcpu.setReg('es', KERNEL_DS);
+  vcpu.setReg('ss', KERNEL_DS);
+  vcpu.setReg('eflags', INITIAL_EFLAGS);
+  vcpu.setReg('eip', opts.entry);
+  return { lg, vcpu };
+}
