@@ -1042,6 +1042,8 @@ export class CPU {
     const handlers = HANDLERS;
     const iOp = this.iOp;
     const iLen = this.iLen;
+    // locals for the inline cases: these arrays never change, and a local spares a field load
+    const r32 = this.r32, r8 = this.r8, iRm = this.iRm, iReg = this.iReg, iImm = this.iImm, iSub = this.iSub, iSeg = this.iSeg;
     while (this.exitReason === ExitReason.None) {
       if (this.doorbell[0] !== 0) {
         this.exitReason = ExitReason.Doorbell;
@@ -1071,72 +1073,72 @@ export class CPU {
           // The hot ops (ops/registry.ts HOT_OPS) run inline; each case does exactly what its handler
           // does. Everything else is called through the dispatch table.
           switch (op) {
-            case 0: /* MOV_GdEd_M */ this.r32[this.iReg[k]] = this.read32(this.iSeg[k], this.ea(k)); break;
-            case 1: /* MOV_EdGd_R */ this.r32[this.iRm[k]] = this.r32[this.iReg[k]]; break;
-            case 2: /* MOV_EdGd_M */ this.write32(this.iSeg[k], this.ea(k), this.r32[this.iReg[k]]); break;
-            case 3: /* MOV_EdId_R */ this.r32[this.iRm[k]] = this.iImm[k]; break;
-            case 4: /* JNZ_Jd */ if (!this.getZF()) this.jumpNear((this.eip + this.iImm[k]) | 0); break;
-            case 5: /* JZ_Jd */ if (this.getZF()) this.jumpNear((this.eip + this.iImm[k]) | 0); break;
-            case 6: /* Jcc_Jd */ if (this.cond(this.iSub[k])) this.jumpNear((this.eip + this.iImm[k]) | 0); break;
-            case 7: /* JMP_Jd */ this.jumpNear((this.eip + this.iImm[k]) | 0); break;
-            case 8: /* TEST_EdGd_R */ this.lfLogic(this.r32[this.iRm[k]] & this.r32[this.iReg[k]]); break;
-            case 9: /* LEA_Gd */ this.r32[this.iReg[k]] = this.ea(k); break;
+            case 0: /* MOV_GdEd_M */ r32[iReg[k]] = this.read32(iSeg[k], this.ea(k)); break;
+            case 1: /* MOV_EdGd_R */ r32[iRm[k]] = r32[iReg[k]]; break;
+            case 2: /* MOV_EdGd_M */ this.write32(iSeg[k], this.ea(k), r32[iReg[k]]); break;
+            case 3: /* MOV_EdId_R */ r32[iRm[k]] = iImm[k]; break;
+            case 4: /* JNZ_Jd */ if (!this.getZF()) this.jumpNear((this.eip + iImm[k]) | 0); break;
+            case 5: /* JZ_Jd */ if (this.getZF()) this.jumpNear((this.eip + iImm[k]) | 0); break;
+            case 6: /* Jcc_Jd */ if (this.cond(iSub[k])) this.jumpNear((this.eip + iImm[k]) | 0); break;
+            case 7: /* JMP_Jd */ this.jumpNear((this.eip + iImm[k]) | 0); break;
+            case 8: /* TEST_EdGd_R */ this.lfLogic(r32[iRm[k]] & r32[iReg[k]]); break;
+            case 9: /* LEA_Gd */ r32[iReg[k]] = this.ea(k); break;
             case 10: { /* INC_Ed_R */
-              const d = this.iRm[k], a = this.r32[d], r = (a + 1) | 0;
+              const d = iRm[k], a = r32[d], r = (a + 1) | 0;
               if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
               this.lfOp = LF_ADD; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
-              this.r32[d] = r;
+              r32[d] = r;
               break;
             }
             case 11: { /* DEC_Ed_R */
-              const d = this.iRm[k], a = this.r32[d], r = (a - 1) | 0;
+              const d = iRm[k], a = r32[d], r = (a - 1) | 0;
               if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
               this.lfOp = LF_SUB; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
-              this.r32[d] = r;
+              r32[d] = r;
               break;
             }
-            case 12: /* PUSH_Rd */ this.push32(this.r32[this.iRm[k]]); break;
-            case 13: { /* POP_Rd */ const v = this.peek32(0); this.adjustSp(4); this.r32[this.iRm[k]] = v; break; }
+            case 12: /* PUSH_Rd */ this.push32(r32[iRm[k]]); break;
+            case 13: { /* POP_Rd */ const v = this.peek32(0); this.adjustSp(4); r32[iRm[k]] = v; break; }
             case 14: { /* CALL_Jd */
-              const t = (this.eip + this.iImm[k]) | 0;
+              const t = (this.eip + iImm[k]) | 0;
               if ((t >>> 0) > this.segLimit[CS]) this.raise(GP, 0);
               this.push32(this.eip);
               this.eip = t;
               break;
             }
             case 15: { /* RETD */ const t = this.peek32(0); this.jumpNear(t); this.adjustSp(4); break; }
-            case 16: { /* ADD_EdGd_R */ const d = this.iRm[k], a = this.r32[d], b = this.r32[this.iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.r32[d] = r; break; }
-            case 17: { /* ADD_GdEd_R */ const d = this.iReg[k], a = this.r32[d], b = this.r32[this.iRm[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.r32[d] = r; break; }
-            case 18: { /* ADD_EdId_R */ const d = this.iRm[k], a = this.r32[d], b = this.iImm[k], r = (a + b) | 0; this.lfAdd(a, b, r); this.r32[d] = r; break; }
-            case 19: { /* SUB_EdId_R */ const d = this.iRm[k], a = this.r32[d], b = this.iImm[k], r = (a - b) | 0; this.lfSub(a, b, r); this.r32[d] = r; break; }
-            case 20: { /* SUB_GdEd_R */ const d = this.iReg[k], a = this.r32[d], b = this.r32[this.iRm[k]], r = (a - b) | 0; this.lfSub(a, b, r); this.r32[d] = r; break; }
-            case 21: { /* CMP_EdId_R */ const a = this.r32[this.iRm[k]], b = this.iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
-            case 22: { /* CMP_GdEd_R */ const a = this.r32[this.iReg[k]], b = this.r32[this.iRm[k]]; this.lfSub(a, b, (a - b) | 0); break; }
-            case 23: { /* CMP_GdEd_M */ const a = this.r32[this.iReg[k]], b = this.read32(this.iSeg[k], this.ea(k)); this.lfSub(a, b, (a - b) | 0); break; }
-            case 24: { /* CMP_EdId_M */ const a = this.read32(this.iSeg[k], this.ea(k)), b = this.iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
-            case 25: { /* AND_EdId_R */ const d = this.iRm[k], r = this.r32[d] & this.iImm[k]; this.lfLogic(r); this.r32[d] = r; break; }
-            case 26: { /* XOR_GdEd_R */ const d = this.iReg[k], r = this.r32[d] ^ this.r32[this.iRm[k]]; this.lfLogic(r); this.r32[d] = r; break; }
-            case 27: { /* ADD_GdEd_M */ const d = this.iReg[k], a = this.r32[d], b = this.read32(this.iSeg[k], this.ea(k)), r = (a + b) | 0; this.lfAdd(a, b, r); this.r32[d] = r; break; }
-            case 28: /* MOV_EdId_M */ this.write32(this.iSeg[k], this.ea(k), this.iImm[k]); break;
-            case 29: /* MOVZX_GdEb_R */ this.r32[this.iReg[k]] = this.r8[this.iRm[k]]; break;
-            case 30: /* MOVZX_GdEb_M */ this.r32[this.iReg[k]] = this.read8(this.iSeg[k], this.ea(k)); break;
-            case 31: { /* NEG_Ed_R */ const d = this.iRm[k], a = this.r32[d], r = (0 - a) | 0; this.lfSub(0, a, r); this.r32[d] = r; break; }
-            case 32: { /* XOR_EdGd_R */ const d = this.iRm[k], r = this.r32[d] ^ this.r32[this.iReg[k]]; this.lfLogic(r); this.r32[d] = r; break; }
-            case 33: { /* AND_EdGd_R */ const d = this.iRm[k], r = this.r32[d] & this.r32[this.iReg[k]]; this.lfLogic(r); this.r32[d] = r; break; }
-            case 34: { /* OR_EdGd_R */ const d = this.iRm[k], r = this.r32[d] | this.r32[this.iReg[k]]; this.lfLogic(r); this.r32[d] = r; break; }
-            case 35: { /* ADD_EdGd_M */ const a = this.rmwRead32(this.iSeg[k], this.ea(k)), b = this.r32[this.iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.rmwWrite32(r); break; }
-            case 36: { /* SUB_EdGd_R */ const d = this.iRm[k], a = this.r32[d], b = this.r32[this.iReg[k]], r = (a - b) | 0; this.lfSub(a, b, r); this.r32[d] = r; break; }
-            case 37: { /* CMP_EdGd_R */ const a = this.r32[this.iRm[k]], b = this.r32[this.iReg[k]]; this.lfSub(a, b, (a - b) | 0); break; }
-            case 38: /* TEST_EdId_R */ this.lfLogic(this.r32[this.iRm[k]] & this.iImm[k]); break;
-            case 39: /* MOV_GbEb_M */ this.r8[this.iReg[k]] = this.read8(this.iSeg[k], this.ea(k)); break;
-            case 40: /* MOV_EbGb_M */ this.write8(this.iSeg[k], this.ea(k), this.r8[this.iReg[k]]); break;
-            case 41: /* MOVZX_GdEw_M */ this.r32[this.iReg[k]] = this.read16(this.iSeg[k], this.ea(k)); break;
-            case 42: /* MOVSX_GdEb_M */ this.r32[this.iReg[k]] = (this.read8(this.iSeg[k], this.ea(k)) << 24) >> 24; break;
-            case 43: { /* OR_EdId_R */ const d = this.iRm[k], r = this.r32[d] | this.iImm[k]; this.lfLogic(r); this.r32[d] = r; break; }
-            case 44: { /* SHIFT_Ed1_R */ const d = this.iRm[k]; this.r32[d] = shift(this, this.iSub[k], this.r32[d], 1, 32); break; }
+            case 16: { /* ADD_EdGd_R */ const d = iRm[k], a = r32[d], b = r32[iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
+            case 17: { /* ADD_GdEd_R */ const d = iReg[k], a = r32[d], b = r32[iRm[k]], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
+            case 18: { /* ADD_EdId_R */ const d = iRm[k], a = r32[d], b = iImm[k], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
+            case 19: { /* SUB_EdId_R */ const d = iRm[k], a = r32[d], b = iImm[k], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
+            case 20: { /* SUB_GdEd_R */ const d = iReg[k], a = r32[d], b = r32[iRm[k]], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
+            case 21: { /* CMP_EdId_R */ const a = r32[iRm[k]], b = iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
+            case 22: { /* CMP_GdEd_R */ const a = r32[iReg[k]], b = r32[iRm[k]]; this.lfSub(a, b, (a - b) | 0); break; }
+            case 23: { /* CMP_GdEd_M */ const a = r32[iReg[k]], b = this.read32(iSeg[k], this.ea(k)); this.lfSub(a, b, (a - b) | 0); break; }
+            case 24: { /* CMP_EdId_M */ const a = this.read32(iSeg[k], this.ea(k)), b = iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
+            case 25: { /* AND_EdId_R */ const d = iRm[k], r = r32[d] & iImm[k]; this.lfLogic(r); r32[d] = r; break; }
+            case 26: { /* XOR_GdEd_R */ const d = iReg[k], r = r32[d] ^ r32[iRm[k]]; this.lfLogic(r); r32[d] = r; break; }
+            case 27: { /* ADD_GdEd_M */ const d = iReg[k], a = r32[d], b = this.read32(iSeg[k], this.ea(k)), r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
+            case 28: /* MOV_EdId_M */ this.write32(iSeg[k], this.ea(k), iImm[k]); break;
+            case 29: /* MOVZX_GdEb_R */ r32[iReg[k]] = r8[iRm[k]]; break;
+            case 30: /* MOVZX_GdEb_M */ r32[iReg[k]] = this.read8(iSeg[k], this.ea(k)); break;
+            case 31: { /* NEG_Ed_R */ const d = iRm[k], a = r32[d], r = (0 - a) | 0; this.lfSub(0, a, r); r32[d] = r; break; }
+            case 32: { /* XOR_EdGd_R */ const d = iRm[k], r = r32[d] ^ r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
+            case 33: { /* AND_EdGd_R */ const d = iRm[k], r = r32[d] & r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
+            case 34: { /* OR_EdGd_R */ const d = iRm[k], r = r32[d] | r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
+            case 35: { /* ADD_EdGd_M */ const a = this.rmwRead32(iSeg[k], this.ea(k)), b = r32[iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.rmwWrite32(r); break; }
+            case 36: { /* SUB_EdGd_R */ const d = iRm[k], a = r32[d], b = r32[iReg[k]], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
+            case 37: { /* CMP_EdGd_R */ const a = r32[iRm[k]], b = r32[iReg[k]]; this.lfSub(a, b, (a - b) | 0); break; }
+            case 38: /* TEST_EdId_R */ this.lfLogic(r32[iRm[k]] & iImm[k]); break;
+            case 39: /* MOV_GbEb_M */ r8[iReg[k]] = this.read8(iSeg[k], this.ea(k)); break;
+            case 40: /* MOV_EbGb_M */ this.write8(iSeg[k], this.ea(k), r8[iReg[k]]); break;
+            case 41: /* MOVZX_GdEw_M */ r32[iReg[k]] = this.read16(iSeg[k], this.ea(k)); break;
+            case 42: /* MOVSX_GdEb_M */ r32[iReg[k]] = (this.read8(iSeg[k], this.ea(k)) << 24) >> 24; break;
+            case 43: { /* OR_EdId_R */ const d = iRm[k], r = r32[d] | iImm[k]; this.lfLogic(r); r32[d] = r; break; }
+            case 44: { /* SHIFT_Ed1_R */ const d = iRm[k]; r32[d] = shift(this, iSub[k], r32[d], 1, 32); break; }
             case 45: { /* SHIFT_EdIb_R */
-              const n = this.iImm[k] & 0x1f;
-              if (n !== 0) { const d = this.iRm[k]; this.r32[d] = shift(this, this.iSub[k], this.r32[d], n, 32); }
+              const n = iImm[k] & 0x1f;
+              if (n !== 0) { const d = iRm[k]; r32[d] = shift(this, iSub[k], r32[d], n, 32); }
               break;
             }
             default: handlers[op](this, k);
