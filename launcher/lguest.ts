@@ -1,7 +1,179 @@
+/**
+ * `lguest-ts run IMAGE` in lguest mode: the Launcher. It lays out the machine's memory, loads the kernel,
+ * starts one worker per vCPU (node-worker-threads-pool), streams the guest's console, enforces --timeout,
+ * reboots the guest when it asks, and reports how it ended.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel } from 'node:worker_threads';
+import { StaticPool } from 'node-worker-threads-pool';
+import type { ShadowStats } from '../mmu/shadow-api.ts';
 import type { RunOptions } from './commands/run.ts';
 import { UserError } from './errors.ts';
+import { prepareGuest } from './lguest-layout.ts';
+import { CTRL, type Fate, type HostStats } from '../switcher/lguest.ts';
+import type { LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
 
-/** Boot a paravirtualized guest under the lguest Host. (Being written: see issue 4.) */
-export async function runLguest(_opts: RunOptions): Promise<number> {
-  throw new UserError('lguest mode is not available yet');
+const WORKER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'vcpu-worker.mjs');
+
+/** A guest may ask to restart this many times in one run; the next request ends the run. */
+export const MAX_RESTARTS = 8;
+export const EXIT_KILLED = 1;
+export const EXIT_TIMEOUT = 124; // as timeout(1) and bare mode report it
+export const EXIT_INTERNAL = 70;
+
+export interface LguestBootOptions {
+  image: Uint8Array;
+  imageName: string;
+  memMiB: number;
+  cpus: number;
+  pae: boolean;
+  cmdline: string;
+  initrd?: Uint8Array;
+  initrdName?: string;
+  timeoutSec?: number;
+  /** Console bytes as the guest writes them. */
+  onConsole?: (bytes: Uint8Array) => void;
+  /** Told before each reboot. */
+  onRestart?: (n: number, reason: string) => void;
+}
+
+export interface LguestStats {
+  boots: number;
+  vcpus: Array<{ vcpu: number; instructions: number }>;
+  host: HostStats;
+  shadow: ShadowStats | null;
+}
+
+export interface LguestResult {
+  /** How the last boot ended; 'restart-limit' when the guest kept asking to restart. */
+  fate: Fate | { kind: 'restart-limit'; reason: string };
+  stats: LguestStats;
+}
+
+/** [L:200] Boot one guest (and reboot it on request) until it powers off, dies or runs out of time. */
+export async function bootLguest(o: LguestBootOptions): Promise<LguestResult> {
+  if (o.cpus !== 1) {
+    throw new UserError(`--cpus ${o.cpus}: SMP guests are not supported yet (lguest guests are uniprocessor); use --cpus 1`);
+  }
+  const deadline = o.timeoutSec !== undefined ? Date.now() + o.timeoutSec * 1000 : undefined;
+  let stats: LguestStats | undefined;
+  for (let boot = 0; ; boot++) {
+    const r = await bootOnce(o, deadline);
+    stats = mergeStats(stats, r, boot + 1);
+    if (r.fate.kind !== 'restart') return { fate: r.fate, stats };
+    if (boot >= MAX_RESTARTS) {
+      return { fate: { kind: 'restart-limit', reason: `the guest asked to restart ${boot + 1} times; giving up after ${MAX_RESTARTS} restarts` }, stats };
+    }
+    o.onRestart?.(boot + 1, r.fate.reason);
+  }
+}
+
+function mergeStats(prev: LguestStats | undefined, r: VcpuResult, boots: number): LguestStats {
+  if (!prev) return { boots, vcpus: [{ vcpu: r.vcpu, instructions: r.retired }], host: r.stats, shadow: r.shadow };
+  const add = (a: Record<string, number>, b: Record<string, number>) => { for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v; };
+  const h = prev.host;
+  add(h.exits, r.stats.exits); add(h.traps, r.stats.traps); add(h.hypercalls, r.stats.hypercalls);
+  for (const k of ['faultsFixed', 'faultsReflected', 'trapsReflected', 'interruptsDelivered', 'ioEmulated', 'instructions'] as const) h[k] += r.stats[k];
+  prev.vcpus[0].instructions += r.retired;
+  if (prev.shadow && r.shadow) for (const k of Object.keys(r.shadow) as (keyof ShadowStats)[]) prev.shadow[k] += r.shadow[k];
+  prev.boots = boots;
+  return prev;
+}
+
+/** One boot: fresh memory, one worker per vCPU, until that guest ends. */
+async function bootOnce(o: LguestBootOptions, deadline: number | undefined): Promise<VcpuResult> {
+  const g = prepareGuest({
+    image: o.image, imageName: o.imageName, memMiB: o.memMiB, pae: o.pae, cmdline: o.cmdline,
+    initrd: o.initrd, initrdName: o.initrdName,
+  });
+  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL.words * 4));
+  const poolMap = new SharedArrayBuffer((g.layout.poolBytes >>> 12) * 4);
+  const { port1, port2 } = new MessageChannel();
+  let ended!: () => void;
+  const liveDone = new Promise<void>((res) => { ended = res; });
+  port1.on('message', (m: LiveMessage) => {
+    if (m.t === 'console') o.onConsole?.(m.bytes);
+    else if (m.t === 'end') ended();
+  });
+  const pool = new StaticPool({ size: 1, task: WORKER_ENTRY });
+  const stop = () => {
+    Atomics.store(ctrl, CTRL.stop, 1);
+    Atomics.store(ctrl, CTRL.doorbell, 1);
+    Atomics.add(ctrl, CTRL.wake, 1);
+    Atomics.notify(ctrl, CTRL.wake);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  if (deadline !== undefined) {
+    timer = setTimeout(() => { timedOut = true; stop(); }, Math.max(0, deadline - Date.now()));
+  }
+  const task: VcpuTask = {
+    vcpu: 0, memSize: g.mem.size, shared: g.mem.share(), poolMap, poolBytes: g.layout.poolBytes,
+    memBase: g.layout.memBase, memBytes: g.layout.memBytes, pfnLimit: g.layout.pfnLimit, pae: o.pae,
+    ctrl: ctrl.buffer as SharedArrayBuffer, entry: g.entry, initrdBytes: g.initrdBytes,
+    deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, port: port2,
+  };
+  try {
+    const reply = await pool.createExecutor().setTransferList([port2]).exec(task) as
+      { ok: true; result: VcpuResult } | { ok: false; error: string };
+    if (!reply.ok) throw new Error(`the vCPU 0 worker failed: ${reply.error}`);
+    // [L:210] Drain the live channel: everything the worker posted before its result arrives first on
+    // the port, ending with 'end'; only then close it.
+    await liveDone;
+    const r = reply.result;
+    if (timedOut && r.fate.kind === 'stopped') r.fate = { kind: 'stopped', reason: `--timeout: stopped the guest after ${o.timeoutSec} s` };
+    return r;
+  } finally {
+    if (timer) clearTimeout(timer);
+    stop();
+    port1.close();
+    await pool.destroy();
+  }
+}
+
+function printStats(s: LguestStats): void {
+  const line = (rec: Record<string, number>) => Object.entries(rec).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || '-';
+  const w = (t: string) => process.stderr.write(t + '\n');
+  w(`lguest-ts stats (${s.boots} boot${s.boots > 1 ? 's' : ''}):`);
+  w(`  exits: ${line(s.host.exits)}`);
+  w(`  hypercalls: ${line(s.host.hypercalls)}`);
+  w(`  page faults: ${s.host.faultsFixed} fixed by the shadow, ${s.host.faultsReflected} reflected to the guest`);
+  w(`  traps reflected: ${s.host.trapsReflected}; I/O instructions emulated: ${s.host.ioEmulated}`);
+  w(`  interrupts delivered: ${s.host.interruptsDelivered}`);
+  for (const v of s.vcpus) w(`  vCPU ${v.vcpu}: ${v.instructions} instructions retired`);
+  if (s.shadow) w(`  shadow: ${Object.entries(s.shadow).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+}
+
+/** The CLI's lguest mode. */
+export async function runLguest(opts: RunOptions): Promise<number> {
+  const image = readFileSync(opts.image);
+  let initrd: Uint8Array | undefined;
+  if (opts.initrd !== undefined) {
+    if (!existsSync(opts.initrd)) throw new UserError(`no such initrd: ${opts.initrd}`);
+    initrd = readFileSync(opts.initrd);
+  }
+  let lastByte = 10;
+  const r = await bootLguest({
+    image, imageName: opts.imageArg, memMiB: opts.memMiB, cpus: opts.cpus, pae: opts.pae, cmdline: opts.cmdline,
+    initrd, initrdName: opts.initrd, timeoutSec: opts.timeoutSec,
+    onConsole: (b) => { if (b.length) lastByte = b[b.length - 1]; process.stdout.write(b); },
+    onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
+  });
+  if (lastByte !== 10) process.stdout.write('\n');
+  if (opts.stats) printStats(r.stats);
+  if (opts.statsJson) writeFileSync(opts.statsJson, JSON.stringify({ fate: r.fate, ...r.stats }, null, 2) + '\n');
+  switch (r.fate.kind) {
+    case 'poweroff': return 0;
+    case 'stopped':
+      process.stderr.write(`lguest-ts: ${r.fate.reason}\n`);
+      return EXIT_TIMEOUT;
+    case 'restart-limit':
+      process.stderr.write(`lguest-ts: ${r.fate.reason}\n`);
+      return EXIT_KILLED;
+    default:
+      process.stderr.write(`guest killed: ${r.fate.reason}\n`);
+      return EXIT_KILLED;
+  }
 }
