@@ -2,7 +2,7 @@
  * `npm run bench`: the benchmark table. Each figure is the median of several runs.
  *
  * - bare MIPS: the CPU-bound workload (bench/workload, built as guest-images/build/bench.elf) on the bare
- *   machine. The emulator counts retired instructions, so MIPS is exact; a run with iters=0 is subtracted
+ *   machine, with the block compiler (the default) and with the interpreter alone. The emulator counts retired instructions, so MIPS is exact; a run with iters=0 is subtracted
  *   to remove start-up.
  * - native: the same workload as a 32-bit Linux program (when `gcc -m32` can build it), for the ratio
  *   to the hardware; its instruction count per iteration is the emulator's (the same code).
@@ -42,9 +42,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 interface BareRun { instructions: number; seconds: number; cpuSeconds: number; output: string }
 
 /** One bare run of bench.elf with `iters`, timed around the run loop only. */
-function bareRun(iters: number): BareRun {
+function bareRun(iters: number, interpretOnly = false): BareRun {
   const image = readFileSync(BENCH_ELF);
   const m = new BareMachine(image, { memMiB: 32, cmdline: kernelCommandLine('bench.elf', `iters=${iters}`), what: 'bench.elf' });
+  if (interpretOnly) m.cpu.jitThreshold = 0;
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   let reason: ExitReason;
@@ -58,13 +59,13 @@ function bareRun(iters: number): BareRun {
   return { instructions: m.cpu.retired, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, output };
 }
 
-function bareFigures() {
-  bareRun(Math.min(ITERS, 50)); // warm-up: let V8 optimise the interpreter first
-  const zero = bareRun(0);
+function bareFigures(interpretOnly: boolean) {
+  bareRun(ITERS, interpretOnly); // warm-up: let V8 optimise the interpreter and the compiled blocks first
+  const zero = bareRun(0, interpretOnly);
   const runs: { mips: number; cpuMips: number }[] = [];
   let perIter = 0;
   for (let i = 0; i < RUNS; i++) {
-    const r = bareRun(ITERS);
+    const r = bareRun(ITERS, interpretOnly);
     const insns = r.instructions - zero.instructions;
     perIter = insns / ITERS;
     runs.push({ mips: insns / (r.seconds - zero.seconds) / 1e6, cpuMips: insns / (r.cpuSeconds - zero.cpuSeconds) / 1e6 });
@@ -136,7 +137,8 @@ function qemuFigures(perIter: number) {
   return { iterations: n, seconds: full - zero, mips: (perIter * n) / (full - zero) / 1e6 };
 }
 
-const bare = bareFigures();
+const bare = bareFigures(false);
+const interp = bareFigures(true);
 const gc = gcFigures();
 const native = nativeFigures(bare.instructionsPerIteration);
 const qemu = qemuFigures(bare.instructionsPerIteration);
@@ -146,6 +148,7 @@ const result = {
   iterations: ITERS,
   runs: RUNS,
   bare,
+  interpreterOnly: interp,
   gc,
   native,
   qemu,
@@ -154,7 +157,8 @@ const result = {
 
 const fmt = (x: number) => x.toFixed(1);
 const rows: [string, string, string][] = [
-  ['bare (lguest-ts interpreter)', `${fmt(bare.mips)} MIPS`, `${fmt(bare.cpuMips)} MIPS per CPU-second`],
+  ['lguest-ts bare', `${fmt(bare.mips)} MIPS`, `interpreter + block compiler (${fmt(bare.cpuMips)} MIPS per CPU-second)`],
+  ['lguest-ts bare, interpreter only', `${fmt(interp.mips)} MIPS`, `block compiler off (${fmt(interp.cpuMips)} MIPS per CPU-second)`],
 ];
 if ('mips' in native && native.mips !== undefined) rows.push(['native (gcc -m32)', `${fmt(native.mips)} MIPS`, `lguest-ts is 1/${fmt(native.mips / bare.mips)} of native`]);
 else rows.push(['native (gcc -m32)', '-', (native as { skipped: string }).skipped]);

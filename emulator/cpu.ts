@@ -23,6 +23,7 @@ import { shift } from './ops/shift.ts';
 import { decodeInstruction, DECODE_INCOMPLETE, TERMINATES_BLOCK } from './decoder.ts';
 import { deliverInterrupt } from './interrupts.ts';
 import { dataAccess, debugTrap, instructionBreakpoint } from './debug.ts';
+import { compileBlock, type BlockFn } from './jit.ts';
 
 /** Thrown (as this one object, never allocated) when an instruction faults; the exception has already
  *  been delivered, or recorded for an exit, by the time it propagates. */
@@ -50,6 +51,8 @@ const TLB_LIST_MAX = 16384;
 const MAX_BLOCK = 48;
 const CODE_SLOTS = 2048;
 const POOL_SIZE = 1 << 18;
+/** Runs of a block in the interpreter before it is compiled. */
+const JIT_THRESHOLD = 24;
 
 /** What `cpu-test` wants: stop at an exception instead of delivering it. */
 export const enum ExceptionMode { Deliver = 0, Stop = 1 }
@@ -165,6 +168,15 @@ export class CPU {
   readonly iImm2 = new Int32Array(POOL_SIZE);
   readonly blkLen = new Uint8Array(POOL_SIZE);
   poolNext = 1;
+  /** Compiled blocks (emulator/jit.ts), by first pool row; how often each block ran interpreted. */
+  readonly blkFn: (BlockFn | undefined)[] = new Array(POOL_SIZE);
+  readonly blkHits = new Uint8Array(POOL_SIZE);
+  /** Compile a block after it ran this many times interpreted (0: never compile). */
+  jitThreshold = JIT_THRESHOLD;
+  /** Testing aid: single steps run each instruction as a freshly compiled one-instruction block. */
+  jitSteps = false;
+  /** Index, within the running compiled block, of the instruction that may fault next. */
+  jitIdx = 0;
 
   // ---- code cache: physical page -> slot; slot -> block index per byte offset ----
   readonly codePageSlot: Int32Array;
@@ -856,6 +868,8 @@ export class CPU {
   flushCodeCache(): void {
     this.codePageSlot.fill(0);
     this.slotPage.fill(-1);
+    this.blkFn.fill(undefined, 0, this.poolNext);
+    this.blkHits.fill(0, 0, this.poolNext);
     this.poolNext = 1;
   }
 
@@ -1039,11 +1053,6 @@ export class CPU {
   run(budget: number): ExitReason {
     this.exitReason = ExitReason.None;
     this.budget = budget;
-    const handlers = HANDLERS;
-    const iOp = this.iOp;
-    const iLen = this.iLen;
-    // locals for the inline cases: these arrays never change, and a local spares a field load
-    const r32 = this.r32, r8 = this.r8, iRm = this.iRm, iReg = this.iReg, iImm = this.iImm, iSub = this.iSub, iSeg = this.iSeg;
     while (this.exitReason === ExitReason.None) {
       if (this.doorbell[0] !== 0) {
         this.exitReason = ExitReason.Doorbell;
@@ -1062,94 +1071,22 @@ export class CPU {
           if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
           continue;
         }
+        this.jitIdx = 0;
         k = this.lookupBlock();
         start = k;
-        const end = stepping ? k + 1 : k + this.blkLen[k];
-        while (k < end) {
-          const e0 = this.eip;
-          this.prevEip = e0;
-          this.eip = (e0 + iLen[k]) | 0;
-          const op = iOp[k];
-          // The hot ops (ops/registry.ts HOT_OPS) run inline; each case does exactly what its handler
-          // does. Everything else is called through the dispatch table.
-          switch (op) {
-            case 0: /* MOV_GdEd_M */ r32[iReg[k]] = this.read32(iSeg[k], this.ea(k)); break;
-            case 1: /* MOV_EdGd_R */ r32[iRm[k]] = r32[iReg[k]]; break;
-            case 2: /* MOV_EdGd_M */ this.write32(iSeg[k], this.ea(k), r32[iReg[k]]); break;
-            case 3: /* MOV_EdId_R */ r32[iRm[k]] = iImm[k]; break;
-            case 4: /* JNZ_Jd */ if (!this.getZF()) this.jumpNear((this.eip + iImm[k]) | 0); break;
-            case 5: /* JZ_Jd */ if (this.getZF()) this.jumpNear((this.eip + iImm[k]) | 0); break;
-            case 6: /* Jcc_Jd */ if (this.cond(iSub[k])) this.jumpNear((this.eip + iImm[k]) | 0); break;
-            case 7: /* JMP_Jd */ this.jumpNear((this.eip + iImm[k]) | 0); break;
-            case 8: /* TEST_EdGd_R */ this.lfLogic(r32[iRm[k]] & r32[iReg[k]]); break;
-            case 9: /* LEA_Gd */ r32[iReg[k]] = this.ea(k); break;
-            case 10: { /* INC_Ed_R */
-              const d = iRm[k], a = r32[d], r = (a + 1) | 0;
-              if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
-              this.lfOp = LF_ADD; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
-              r32[d] = r;
-              break;
-            }
-            case 11: { /* DEC_Ed_R */
-              const d = iRm[k], a = r32[d], r = (a - 1) | 0;
-              if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
-              this.lfOp = LF_SUB; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
-              r32[d] = r;
-              break;
-            }
-            case 12: /* PUSH_Rd */ this.push32(r32[iRm[k]]); break;
-            case 13: { /* POP_Rd */ const v = this.peek32(0); this.adjustSp(4); r32[iRm[k]] = v; break; }
-            case 14: { /* CALL_Jd */
-              const t = (this.eip + iImm[k]) | 0;
-              if ((t >>> 0) > this.segLimit[CS]) this.raise(GP, 0);
-              this.push32(this.eip);
-              this.eip = t;
-              break;
-            }
-            case 15: { /* RETD */ const t = this.peek32(0); this.jumpNear(t); this.adjustSp(4); break; }
-            case 16: { /* ADD_EdGd_R */ const d = iRm[k], a = r32[d], b = r32[iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
-            case 17: { /* ADD_GdEd_R */ const d = iReg[k], a = r32[d], b = r32[iRm[k]], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
-            case 18: { /* ADD_EdId_R */ const d = iRm[k], a = r32[d], b = iImm[k], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
-            case 19: { /* SUB_EdId_R */ const d = iRm[k], a = r32[d], b = iImm[k], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
-            case 20: { /* SUB_GdEd_R */ const d = iReg[k], a = r32[d], b = r32[iRm[k]], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
-            case 21: { /* CMP_EdId_R */ const a = r32[iRm[k]], b = iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
-            case 22: { /* CMP_GdEd_R */ const a = r32[iReg[k]], b = r32[iRm[k]]; this.lfSub(a, b, (a - b) | 0); break; }
-            case 23: { /* CMP_GdEd_M */ const a = r32[iReg[k]], b = this.read32(iSeg[k], this.ea(k)); this.lfSub(a, b, (a - b) | 0); break; }
-            case 24: { /* CMP_EdId_M */ const a = this.read32(iSeg[k], this.ea(k)), b = iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
-            case 25: { /* AND_EdId_R */ const d = iRm[k], r = r32[d] & iImm[k]; this.lfLogic(r); r32[d] = r; break; }
-            case 26: { /* XOR_GdEd_R */ const d = iReg[k], r = r32[d] ^ r32[iRm[k]]; this.lfLogic(r); r32[d] = r; break; }
-            case 27: { /* ADD_GdEd_M */ const d = iReg[k], a = r32[d], b = this.read32(iSeg[k], this.ea(k)), r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
-            case 28: /* MOV_EdId_M */ this.write32(iSeg[k], this.ea(k), iImm[k]); break;
-            case 29: /* MOVZX_GdEb_R */ r32[iReg[k]] = r8[iRm[k]]; break;
-            case 30: /* MOVZX_GdEb_M */ r32[iReg[k]] = this.read8(iSeg[k], this.ea(k)); break;
-            case 31: { /* NEG_Ed_R */ const d = iRm[k], a = r32[d], r = (0 - a) | 0; this.lfSub(0, a, r); r32[d] = r; break; }
-            case 32: { /* XOR_EdGd_R */ const d = iRm[k], r = r32[d] ^ r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
-            case 33: { /* AND_EdGd_R */ const d = iRm[k], r = r32[d] & r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
-            case 34: { /* OR_EdGd_R */ const d = iRm[k], r = r32[d] | r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
-            case 35: { /* ADD_EdGd_M */ const a = this.rmwRead32(iSeg[k], this.ea(k)), b = r32[iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.rmwWrite32(r); break; }
-            case 36: { /* SUB_EdGd_R */ const d = iRm[k], a = r32[d], b = r32[iReg[k]], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
-            case 37: { /* CMP_EdGd_R */ const a = r32[iRm[k]], b = r32[iReg[k]]; this.lfSub(a, b, (a - b) | 0); break; }
-            case 38: /* TEST_EdId_R */ this.lfLogic(r32[iRm[k]] & iImm[k]); break;
-            case 39: /* MOV_GbEb_M */ r8[iReg[k]] = this.read8(iSeg[k], this.ea(k)); break;
-            case 40: /* MOV_EbGb_M */ this.write8(iSeg[k], this.ea(k), r8[iReg[k]]); break;
-            case 41: /* MOVZX_GdEw_M */ r32[iReg[k]] = this.read16(iSeg[k], this.ea(k)); break;
-            case 42: /* MOVSX_GdEb_M */ r32[iReg[k]] = (this.read8(iSeg[k], this.ea(k)) << 24) >> 24; break;
-            case 43: { /* OR_EdId_R */ const d = iRm[k], r = r32[d] | iImm[k]; this.lfLogic(r); r32[d] = r; break; }
-            case 44: { /* SHIFT_Ed1_R */ const d = iRm[k]; r32[d] = shift(this, iSub[k], r32[d], 1, 32); break; }
-            case 45: { /* SHIFT_EdIb_R */
-              const n = iImm[k] & 0x1f;
-              if (n !== 0) { const d = iRm[k]; r32[d] = shift(this, iSub[k], r32[d], n, 32); }
-              break;
-            }
-            default: handlers[op](this, k);
-          }
-          k++;
-          if (this.stop !== 0) break;
+        let fn: BlockFn | undefined;
+        if (stepping) {
+          if (this.jitSteps && this.singleStep && k !== 0) fn = compileBlock(this, k, 1);
+        } else if (k !== 0 && this.jitThreshold !== 0) {
+          // the compiled backend: a block that ran often becomes one JavaScript function
+          fn = this.blkFn[k];
+          if (fn === undefined && ++this.blkHits[k] >= this.jitThreshold) fn = this.blkFn[k] = compileBlock(this, k, this.blkLen[k]);
         }
+        k = start + (fn !== undefined ? fn(this) : this.interpret(start, stepping ? 1 : this.blkLen[start]));
       } catch (e) {
         if (e !== FAULT) throw e;
         this.dbgHits = 0; // a faulting instruction does not single-step or report data breakpoints
-        const n = k - start;
+        const n = this.jitIdx;
         this.retired += n;
         this.budget -= n;
         if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
@@ -1165,6 +1102,102 @@ export class CPU {
       if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
     }
     return this.exitReason;
+  }
+
+  /**
+   * Interpret `count` instructions of the block at pool row k0 (fewer if one sets `stop`). Returns how
+   * many completed; `jitIdx` always holds the number completed before the current one, so a fault
+   * counts exactly what retired.
+   */
+  interpret(k0: number, count: number): number {
+    const handlers = HANDLERS;
+    const iOp = this.iOp;
+    const iLen = this.iLen;
+    // locals for the inline cases: these arrays never change, and a local spares a field load
+    const r32 = this.r32, r8 = this.r8, iRm = this.iRm, iReg = this.iReg, iImm = this.iImm, iSub = this.iSub, iSeg = this.iSeg;
+    const end = k0 + count;
+    for (let k = k0; k < end; k++) {
+      this.jitIdx = k - k0;
+      const e0 = this.eip;
+      this.prevEip = e0;
+      this.eip = (e0 + iLen[k]) | 0;
+    const op = iOp[k];
+    // The hot ops (ops/registry.ts HOT_OPS) run inline; each case does exactly what its handler
+    // does. Everything else is called through the dispatch table.
+    switch (op) {
+      case 0: /* MOV_GdEd_M */ r32[iReg[k]] = this.read32(iSeg[k], this.ea(k)); break;
+      case 1: /* MOV_EdGd_R */ r32[iRm[k]] = r32[iReg[k]]; break;
+      case 2: /* MOV_EdGd_M */ this.write32(iSeg[k], this.ea(k), r32[iReg[k]]); break;
+      case 3: /* MOV_EdId_R */ r32[iRm[k]] = iImm[k]; break;
+      case 4: /* JNZ_Jd */ if (!this.getZF()) this.jumpNear((this.eip + iImm[k]) | 0); break;
+      case 5: /* JZ_Jd */ if (this.getZF()) this.jumpNear((this.eip + iImm[k]) | 0); break;
+      case 6: /* Jcc_Jd */ if (this.cond(iSub[k])) this.jumpNear((this.eip + iImm[k]) | 0); break;
+      case 7: /* JMP_Jd */ this.jumpNear((this.eip + iImm[k]) | 0); break;
+      case 8: /* TEST_EdGd_R */ this.lfLogic(r32[iRm[k]] & r32[iReg[k]]); break;
+      case 9: /* LEA_Gd */ r32[iReg[k]] = this.ea(k); break;
+      case 10: { /* INC_Ed_R */
+        const d = iRm[k], a = r32[d], r = (a + 1) | 0;
+        if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
+        this.lfOp = LF_ADD; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
+        r32[d] = r;
+        break;
+      }
+      case 11: { /* DEC_Ed_R */
+        const d = iRm[k], a = r32[d], r = (a - 1) | 0;
+        if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
+        this.lfOp = LF_SUB; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
+        r32[d] = r;
+        break;
+      }
+      case 12: /* PUSH_Rd */ this.push32(r32[iRm[k]]); break;
+      case 13: { /* POP_Rd */ const v = this.peek32(0); this.adjustSp(4); r32[iRm[k]] = v; break; }
+      case 14: { /* CALL_Jd */
+        const t = (this.eip + iImm[k]) | 0;
+        if ((t >>> 0) > this.segLimit[CS]) this.raise(GP, 0);
+        this.push32(this.eip);
+        this.eip = t;
+        break;
+      }
+      case 15: { /* RETD */ const t = this.peek32(0); this.jumpNear(t); this.adjustSp(4); break; }
+      case 16: { /* ADD_EdGd_R */ const d = iRm[k], a = r32[d], b = r32[iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
+      case 17: { /* ADD_GdEd_R */ const d = iReg[k], a = r32[d], b = r32[iRm[k]], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
+      case 18: { /* ADD_EdId_R */ const d = iRm[k], a = r32[d], b = iImm[k], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
+      case 19: { /* SUB_EdId_R */ const d = iRm[k], a = r32[d], b = iImm[k], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
+      case 20: { /* SUB_GdEd_R */ const d = iReg[k], a = r32[d], b = r32[iRm[k]], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
+      case 21: { /* CMP_EdId_R */ const a = r32[iRm[k]], b = iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
+      case 22: { /* CMP_GdEd_R */ const a = r32[iReg[k]], b = r32[iRm[k]]; this.lfSub(a, b, (a - b) | 0); break; }
+      case 23: { /* CMP_GdEd_M */ const a = r32[iReg[k]], b = this.read32(iSeg[k], this.ea(k)); this.lfSub(a, b, (a - b) | 0); break; }
+      case 24: { /* CMP_EdId_M */ const a = this.read32(iSeg[k], this.ea(k)), b = iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
+      case 25: { /* AND_EdId_R */ const d = iRm[k], r = r32[d] & iImm[k]; this.lfLogic(r); r32[d] = r; break; }
+      case 26: { /* XOR_GdEd_R */ const d = iReg[k], r = r32[d] ^ r32[iRm[k]]; this.lfLogic(r); r32[d] = r; break; }
+      case 27: { /* ADD_GdEd_M */ const d = iReg[k], a = r32[d], b = this.read32(iSeg[k], this.ea(k)), r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
+      case 28: /* MOV_EdId_M */ this.write32(iSeg[k], this.ea(k), iImm[k]); break;
+      case 29: /* MOVZX_GdEb_R */ r32[iReg[k]] = r8[iRm[k]]; break;
+      case 30: /* MOVZX_GdEb_M */ r32[iReg[k]] = this.read8(iSeg[k], this.ea(k)); break;
+      case 31: { /* NEG_Ed_R */ const d = iRm[k], a = r32[d], r = (0 - a) | 0; this.lfSub(0, a, r); r32[d] = r; break; }
+      case 32: { /* XOR_EdGd_R */ const d = iRm[k], r = r32[d] ^ r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
+      case 33: { /* AND_EdGd_R */ const d = iRm[k], r = r32[d] & r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
+      case 34: { /* OR_EdGd_R */ const d = iRm[k], r = r32[d] | r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
+      case 35: { /* ADD_EdGd_M */ const a = this.rmwRead32(iSeg[k], this.ea(k)), b = r32[iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.rmwWrite32(r); break; }
+      case 36: { /* SUB_EdGd_R */ const d = iRm[k], a = r32[d], b = r32[iReg[k]], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
+      case 37: { /* CMP_EdGd_R */ const a = r32[iRm[k]], b = r32[iReg[k]]; this.lfSub(a, b, (a - b) | 0); break; }
+      case 38: /* TEST_EdId_R */ this.lfLogic(r32[iRm[k]] & iImm[k]); break;
+      case 39: /* MOV_GbEb_M */ r8[iReg[k]] = this.read8(iSeg[k], this.ea(k)); break;
+      case 40: /* MOV_EbGb_M */ this.write8(iSeg[k], this.ea(k), r8[iReg[k]]); break;
+      case 41: /* MOVZX_GdEw_M */ r32[iReg[k]] = this.read16(iSeg[k], this.ea(k)); break;
+      case 42: /* MOVSX_GdEb_M */ r32[iReg[k]] = (this.read8(iSeg[k], this.ea(k)) << 24) >> 24; break;
+      case 43: { /* OR_EdId_R */ const d = iRm[k], r = r32[d] | iImm[k]; this.lfLogic(r); r32[d] = r; break; }
+      case 44: { /* SHIFT_Ed1_R */ const d = iRm[k]; r32[d] = shift(this, iSub[k], r32[d], 1, 32); break; }
+      case 45: { /* SHIFT_EdIb_R */
+        const n = iImm[k] & 0x1f;
+        if (n !== 0) { const d = iRm[k]; r32[d] = shift(this, iSub[k], r32[d], n, 32); }
+        break;
+      }
+      default: handlers[op](this, k);
+    }
+      if (this.stop !== 0) return k - k0 + 1;
+    }
+    return count;
   }
 
   /** Execute exactly one instruction (stopping at exceptions when in Stop mode). It takes the same path

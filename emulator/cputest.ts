@@ -57,8 +57,11 @@ export class VectorRunner {
   /** Physical frames used by the last vector, to clear them before the next. */
   private readonly usedFrames: number[] = [];
 
-  constructor() {
+  /** `compiled`: run every instruction as a freshly compiled one-instruction block (emulator/jit.ts)
+   *  instead of through the interpreter, so the compiler's templates meet the hardware vectors too. */
+  constructor(opts: { compiled?: boolean } = {}) {
     this.cpu = new CPU(this.mem, 0, { codeSlots: 64 });
+    this.cpu.jitSteps = opts.compiled ?? false;
   }
 
   private allocFrame(): number {

@@ -11,8 +11,9 @@ import { VectorRunner, loadVectorFile } from '../../emulator/cputest.ts';
 const dir = dirname(fileURLToPath(import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
-describe('CPU test vectors from this machine\'s CPU', () => {
-  const runner = new VectorRunner();
+for (const engine of ['interpreter', 'block compiler'] as const)
+describe(`CPU test vectors from this machine's CPU (${engine})`, () => {
+  const runner = new VectorRunner({ compiled: engine === 'block compiler' });
   it('has the committed vector set', () => {
     expect(files.length).toBeGreaterThanOrEqual(12);
   });
