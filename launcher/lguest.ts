@@ -37,6 +37,8 @@ export interface LguestBootOptions {
   onConsole?: (bytes: Uint8Array) => void;
   /** Told before each reboot. */
   onRestart?: (n: number, reason: string) => void;
+  /** Reboots allowed before giving up (default MAX_RESTARTS). */
+  maxRestarts?: number;
 }
 
 export interface LguestStats {
@@ -52,19 +54,49 @@ export interface LguestResult {
   stats: LguestStats;
 }
 
+/** The one final message of a vCPU worker. */
+type VcpuReply = { ok: true; result: VcpuResult } | { ok: false; error: string };
+
+/**
+ * The vCPU worker threads (node-worker-threads-pool). Each vCPU of a boot is one long task on one worker;
+ * a worker that finished a guest can run the next one (a reboot, or the next test), which saves starting
+ * a thread and loading the Host's modules again.
+ */
+export class VcpuWorkers {
+  readonly pool: StaticPool<(task: VcpuTask) => VcpuReply>;
+  constructor(readonly size = 1) {
+    this.pool = new StaticPool({ size, task: WORKER_ENTRY });
+  }
+  run(task: VcpuTask): Promise<VcpuReply> {
+    return this.pool.createExecutor().setTransferList([task.port]).exec(task) as Promise<VcpuReply>;
+  }
+  destroy(): Promise<void> { return this.pool.destroy(); }
+}
+
 /** [L:200] Boot one guest (and reboot it on request) until it powers off, dies or runs out of time. */
-export async function bootLguest(o: LguestBootOptions): Promise<LguestResult> {
+export async function bootLguest(o: LguestBootOptions, workers?: VcpuWorkers): Promise<LguestResult> {
   if (o.cpus !== 1) {
     throw new UserError(`--cpus ${o.cpus}: SMP guests are not supported yet (lguest guests are uniprocessor); use --cpus 1`);
   }
+  const own = workers === undefined;
+  const w = workers ?? new VcpuWorkers(o.cpus);
+  try {
+    return await bootLoop(o, w);
+  } finally {
+    if (own) await w.destroy();
+  }
+}
+
+async function bootLoop(o: LguestBootOptions, workers: VcpuWorkers): Promise<LguestResult> {
   const deadline = o.timeoutSec !== undefined ? Date.now() + o.timeoutSec * 1000 : undefined;
   let stats: LguestStats | undefined;
   for (let boot = 0; ; boot++) {
-    const r = await bootOnce(o, deadline);
+    const r = await bootOnce(o, workers, deadline);
     stats = mergeStats(stats, r, boot + 1);
     if (r.fate.kind !== 'restart') return { fate: r.fate, stats };
-    if (boot >= MAX_RESTARTS) {
-      return { fate: { kind: 'restart-limit', reason: `the guest asked to restart ${boot + 1} times; giving up after ${MAX_RESTARTS} restarts` }, stats };
+    const max = o.maxRestarts ?? MAX_RESTARTS;
+    if (boot >= max) {
+      return { fate: { kind: 'restart-limit', reason: `the guest asked to restart ${boot + 1} times; giving up after ${max} restarts` }, stats };
     }
     o.onRestart?.(boot + 1, r.fate.reason);
   }
@@ -83,7 +115,7 @@ function mergeStats(prev: LguestStats | undefined, r: VcpuResult, boots: number)
 }
 
 /** One boot: fresh memory, one worker per vCPU, until that guest ends. */
-async function bootOnce(o: LguestBootOptions, deadline: number | undefined): Promise<VcpuResult> {
+async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: number | undefined): Promise<VcpuResult> {
   const g = prepareGuest({
     image: o.image, imageName: o.imageName, memMiB: o.memMiB, pae: o.pae, cmdline: o.cmdline,
     initrd: o.initrd, initrdName: o.initrdName,
@@ -97,7 +129,6 @@ async function bootOnce(o: LguestBootOptions, deadline: number | undefined): Pro
     if (m.t === 'console') o.onConsole?.(m.bytes);
     else if (m.t === 'end') ended();
   });
-  const pool = new StaticPool({ size: 1, task: WORKER_ENTRY });
   const stop = () => {
     Atomics.store(ctrl, CTRL.stop, 1);
     Atomics.store(ctrl, CTRL.doorbell, 1);
@@ -116,8 +147,7 @@ async function bootOnce(o: LguestBootOptions, deadline: number | undefined): Pro
     deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, port: port2,
   };
   try {
-    const reply = await pool.createExecutor().setTransferList([port2]).exec(task) as
-      { ok: true; result: VcpuResult } | { ok: false; error: string };
+    const reply = await workers.run(task);
     if (!reply.ok) throw new Error(`the vCPU 0 worker failed: ${reply.error}`);
     // [L:210] Drain the live channel: everything the worker posted before its result arrives first on
     // the port, ending with 'end'; only then close it.
@@ -129,7 +159,6 @@ async function bootOnce(o: LguestBootOptions, deadline: number | undefined): Pro
     if (timer) clearTimeout(timer);
     stop();
     port1.close();
-    await pool.destroy();
   }
 }
 

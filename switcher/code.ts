@@ -66,7 +66,7 @@ const RETURN_SEQUENCE = [
   0xcf, // iret
 ];
 
-/** [H:100] At start-up the Host assembles the Switcher: the return path, the common save code and one
+/** [H:005] At start-up the Host assembles the Switcher: the return path, the common save code and one
  *  stub per vector, all in one page that every guest maps read-only at SWITCHER_ADDR. */
 export function assembleSwitcher(): SwitcherCode {
   const bytes = new Uint8Array(4096).fill(OP_HLT);

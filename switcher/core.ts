@@ -43,7 +43,7 @@ export interface VcpuIo {
 
 function bump(rec: Record<string, number>, key: string): void { rec[key] = (rec[key] ?? 0) + 1; }
 
-/** [H:130] Enter the guest: the CPU state the real Switcher would have after its lcall, i.e. ring 0 on
+/** [H:135] Enter the guest: the CPU state the real Switcher would have after its lcall, i.e. ring 0 on
  *  LGUEST_CS/LGUEST_DS, with GDTR, IDTR and TR at this vCPU's read-only page, CR3 = the shadow top level
  *  with the Switcher hooked in, and ESP at the saved registers. The CPU then runs the return path. */
 function enterGuest(c: LgCpu): void {
@@ -58,7 +58,7 @@ function enterGuest(c: LgCpu): void {
   cpu.cr0 = CR0_PE | CR0_ET | CR0_WP | CR0_PG;
   cpu.cr4 = lg.pae ? CR4_PAE : 0;
   cpu.cr3 = cr3;
-  // [H:135] Reloading CR3 flushes the TLB on real hardware; we flush when the top level changed or the
+  // [H:137] Reloading CR3 flushes the TLB on real hardware; we flush when the top level changed or the
   // shadow told us translations went stale (abi 6.7.7), and reload the PAE PDPTEs as MOV CR3 would.
   if (lg.pae && !loadPdptes(cpu)) { lg.kill('bad shadow PDPTE'); return; }
   if (cr3 !== c.lastCr3 || c.flushAll) {
@@ -152,7 +152,7 @@ function readTrap(c: LgCpu): number {
   return c.reg('trapnum');
 }
 
-/** [H:160] emulate_insn: the guest kernel (ring 1) may not touch I/O ports; IN gives all ones in the
+/** [H:215] emulate_insn: the guest kernel (ring 1) may not touch I/O ports; IN gives all ones in the
  *  operand's width (and nothing else changes), OUT is ignored. abi 4.2, without its IN quirks. */
 function emulateInsn(c: LgCpu): boolean {
   const lg = c.lg;

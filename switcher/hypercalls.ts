@@ -27,7 +27,7 @@ function count(c: LgCpu, nr: number): void {
   c.lg.stats.hypercalls[name] = (c.lg.stats.hypercalls[name] ?? 0) + 1;
 }
 
-/** [H:500] do_hcall: one hypercall, synchronous or from the ring. */
+/** [H:530] do_hcall: one hypercall, synchronous or from the ring. */
 function doHcall(c: LgCpu, a: HcallArgs): void {
   const lg = c.lg, sh = lg.shadow;
   const [nr, a1, a2, a3, a4] = a;
@@ -41,7 +41,7 @@ function doHcall(c: LgCpu, a: HcallArgs): void {
       lg.kill('already have lguest_data');
       break;
     case LHCALL_SHUTDOWN: {
-      // [H:510] The message is read in full (128 bytes) and cut at its last byte, like lguest.
+      // [H:540] The message is read in full (128 bytes) and cut at its last byte, like lguest.
       const msg = lg.readBytes(a1, LGUEST_SHUTDOWN_MSG_MAX);
       msg[LGUEST_SHUTDOWN_MSG_MAX - 1] = 0;
       const end = msg.indexOf(0);
@@ -126,7 +126,7 @@ function doAsyncHcalls(c: LgCpu): void {
   }
 }
 
-/** [H:530] LGUEST_INIT: the first hypercall, which registers lguest_data. */
+/** [H:510] LGUEST_INIT: the first hypercall, which registers lguest_data. */
 function initialize(c: LgCpu, a: HcallArgs): void {
   const lg = c.lg;
   count(c, a[0]);
@@ -156,7 +156,7 @@ function initialize(c: LgCpu, a: HcallArgs): void {
   c.nextHcall = 0;
 }
 
-/** [H:540] do_hypercalls: with the sync call's registers from the regs page; the ring first, then the
+/** [H:500] do_hypercalls: with the sync call's registers from the regs page; the ring first, then the
  *  call itself. A NOTIFY (from the ring or the call) goes to the Launcher before anything else runs. */
 export function doHypercalls(c: LgCpu, handleNotify: (addr: number) => void): void {
   const lg = c.lg;

@@ -121,7 +121,7 @@ function defaultIdtEntry(c: LgCpu, vector: number, guestHi: number | null): [num
   return [(LGUEST_CS << 16) | (handler & 0xffff), (handler & 0xffff0000) | flags];
 }
 
-/** [H:200] Populate this vCPU's Switcher PTE page (seed populate_switcher_pte_page): the code page
+/** [H:030] Populate this vCPU's Switcher PTE page (seed populate_switcher_pte_page): the code page
  *  read-only, this vCPU's regs page writable, its read-only page read-only; nothing else, and no USER
  *  bit anywhere. The Switcher slot of every shadow points here (ShadowPageTables.mapSwitcher). */
 export function populateSwitcherPtePage(c: LgCpu): void {
@@ -137,7 +137,7 @@ export function populateSwitcherPtePage(c: LgCpu): void {
   put(first + 2 + 2 * c.id, c.roPage, _PAGE_PRESENT | _PAGE_ACCESSED);
 }
 
-/** Set up the read-only page once: the TSS (ring-0 stack = the end of lguest_regs in the regs page, no
+/** [H:040] Set up the read-only page once: the TSS (ring-0 stack = the end of lguest_regs in the regs page, no
  *  I/O bitmap), the Switcher's own GDT entries and the TSS descriptor, and the default IDT. */
 export function setupReadOnlyPage(c: LgCpu): void {
   const { mem } = c.lg;
@@ -160,7 +160,7 @@ export function setupReadOnlyPage(c: LgCpu): void {
   c.changed |= CHANGED_ALL;
 }
 
-/** [H:300] copy_in_guest_info: before every entry, the kernel stack the guest registered goes into the
+/** [H:130] copy_in_guest_info: before every entry, the kernel stack the guest registered goes into the
  *  TSS (ring 1), and whatever the guest changed in its IDT or GDT is copied into the real tables. A direct
  *  trap whose guest gate is a trap gate is copied verbatim (the CPU enters the guest without us);
  *  everything else keeps a Switcher gate. */

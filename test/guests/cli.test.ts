@@ -1,0 +1,85 @@
+/** `lguest-ts run` in lguest mode as a user meets it: console on stdout, the fate in the exit status and one
+ *  line on stderr, and one clear line for every kind of bad input. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, test } from 'vitest';
+
+const BIN = resolve(__dirname, '../../launcher/bin.mjs');
+const HELLO = resolve(__dirname, '../../guest-images/build/hello.elf');
+
+function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
+    p.on('close', (status) => { clearTimeout(t); res({ status, stdout, stderr }); });
+  });
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'lguest-cli-'));
+function file(name: string, bytes: Uint8Array): string {
+  const p = join(dir, name);
+  writeFileSync(p, bytes);
+  return p;
+}
+/** hello.elf with some header bytes changed. */
+function patched(name: string, edits: Array<[number, number[]]>): string {
+  const b = Buffer.from(readFileSync(HELLO));
+  for (const [off, bytes] of edits) b.set(bytes, off);
+  return file(name, b);
+}
+
+describe.concurrent('lguest-ts run (lguest mode)', () => {
+  test('boots a guest: console on stdout, exit 0 on power-off, statistics on request', async () => {
+    const json = join(dir, 'stats.json');
+    const r = await cli('run', 'hello', '--mem', '16', '--cmdline', 'x=1 y', '--stats', '--stats-json', json);
+    expect(r.stderr).toMatch(/exits: .*hypercall \d+/);
+    expect(r.stderr).toMatch(/vCPU 0: \d+ instructions retired/);
+    expect(r.stderr).toMatch(/leakedFrames 0/);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('hello: command line: "x=1 y"');
+    expect(r.stdout).toContain('hello: done');
+    const stats = JSON.parse(readFileSync(json, 'utf8'));
+    expect(stats.fate.kind).toBe('poweroff');
+    expect(stats.host.hypercalls.LGUEST_INIT).toBe(1);
+    expect(stats.shadow.leakedFrames).toBe(0);
+  });
+
+  test('a killed guest: "guest killed: REASON" and a non-zero exit', async () => {
+    const r = await cli('run', 'misbehave', '--mem', '8', '--pae', '--cmdline', 'case=badhcall');
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe('guest killed: Bad hypercall 99');
+  });
+
+  test('--timeout stops the guest with a message', async () => {
+    const r = await cli('run', 'usermode', '--timeout', '0.2');
+    expect(r.status).toBe(124);
+    expect(r.stderr.trim()).toMatch(/^lguest-ts: --timeout: stopped the guest after 0.2 s$/);
+  });
+
+  const BAD: Array<[string, () => string[], RegExp]> = [
+    ['not ELF', () => ['run', file('text.elf', Buffer.from('hello, world\n'))], /not an ELF file/],
+    ['64-bit ELF', () => ['run', patched('elf64.elf', [[4, [2]]])], /64-bit ELF/],
+    ['wrong machine', () => ['run', patched('arm.elf', [[18, [40, 0]]])], /ELF machine 40 is not i386/],
+    ['not an executable', () => ['run', patched('rel.elf', [[16, [1, 0]]])], /not an executable/],
+    ['image larger than --mem', () => {
+      // the first program header's p_memsz (offset 52 + 20) made 8 MiB
+      return ['run', patched('big.elf', [[52 + 20, [0, 0, 0x80, 0]]]), '--mem', '4'];
+    }, /larger than the guest memory|outside the guest memory/],
+    // the first program header's p_paddr (offset 52 + 12) moved to 15 MiB
+    ['segment outside memory', () => ['run', patched('high.elf', [[52 + 12, [0, 0, 0xf0, 0]]]), '--mem', '4'], /segment 0 at physical 0xf00000\.\.0x[0-9a-f]+ lies outside the guest memory/],
+    ['SMP', () => ['run', 'hello', '--cpus', '2'], /SMP guests are not supported yet/],
+    ['missing initrd', () => ['run', 'hello', '--initrd', join(dir, 'nope.img')], /no such initrd/],
+  ];
+  test.each(BAD)('bad input (%s): one clear line', async (_what, args, message) => {
+    const r = await cli(...args());
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/internal error|at .*\.ts:\d+/);
+  });
+});
