@@ -3,6 +3,7 @@
 #
 #   build/NAME.elf       2-level paging variant of each guest
 #   build/NAME-pae.elf   PAE variant (-DCONFIG_PAE)
+#   (the bench-* guests are bench/run.ts's: bench-lguest links the bare kernel's own workload.o)
 #   make lguest-layout   regenerate lguest/layout.json (checked by `make check`)
 #   make lguest-hosttest run the host-side unit test of the formatter and the async-ring indexing
 #
@@ -11,7 +12,8 @@
 
 LGUEST_DIR := lguest
 LGUEST_OBJ := $(OBJ)/lguest
-LGUEST_GUESTS := hello traps timer usermode misbehave
+LGUEST_BENCH_GUESTS := bench-lguest bench-switch bench-fault bench-hcall
+LGUEST_GUESTS := hello traps timer usermode misbehave $(LGUEST_BENCH_GUESTS)
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 
@@ -27,6 +29,10 @@ LGUEST_HEADERS := $(wildcard $(LGUEST_DIR)/include/*.h)
 # Link order is this list's order (entry.o first: lguest_entry opens .text).
 LGUEST_RUNTIME := entry boot hcall ring console format string irq desc clock mm task
 LGUEST_EXTRA_usermode := usermode_blob
+LGUEST_EXTRA_bench-switch := bench-switch_blob
+# Objects from outside lguest/ (the same file in both variants): the workload is the very object the bare
+# kernel build/bench.elf links, so both run the same instructions.
+LGUEST_LINK_bench-lguest := $(OBJ)/workload/workload.o
 
 # One set of objects per paging variant: $(LGUEST_OBJ)/2level and $(LGUEST_OBJ)/pae.
 define lguest_variant_rules
@@ -39,22 +45,26 @@ $(LGUEST_OBJ)/$(1)/%.o: $(LGUEST_DIR)/runtime/%.S $(LGUEST_HEADERS)
 $(LGUEST_OBJ)/$(1)/%.o: $(LGUEST_DIR)/guests/%.c $(LGUEST_HEADERS)
 	@mkdir -p $$(dir $$@)
 	$(CC) $(LGUEST_CFLAGS) $(2) -c -o $$@ $$<
-$(LGUEST_OBJ)/$(1)/usermode_blob.o: $(LGUEST_DIR)/guests/usermode_blob.S $(LGUEST_OBJ)/user/usermode_user.bin
+$(LGUEST_OBJ)/$(1)/%_blob.o: $(LGUEST_DIR)/guests/usermode_blob.S $(LGUEST_OBJ)/user/%_user.bin
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LGUEST_CFLAGS) $(2) -DUSER_BIN='"$(LGUEST_OBJ)/user/usermode_user.bin"' -c -o $$@ $$<
+	$(CC) $(LGUEST_CFLAGS) $(2) -DUSER_BIN='"$(LGUEST_OBJ)/user/$$*_user.bin"' -c -o $$@ $$<
+$(LGUEST_OBJ)/$(1)/bench-lguest.o: $(LGUEST_DIR)/guests/bench-lguest.c $(WORKLOAD)/workload.h $(LGUEST_HEADERS)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LGUEST_CFLAGS) $(2) -I$(WORKLOAD) -c -o $$@ $$<
 endef
 $(eval $(call lguest_variant_rules,2level,))
 $(eval $(call lguest_variant_rules,pae,-DCONFIG_PAE))
 
 define lguest_image_rule
-$(BUILD)/$(1)$(3).elf: $(addprefix $(LGUEST_OBJ)/$(2)/,$(addsuffix .o,$(LGUEST_RUNTIME) $(1) $(LGUEST_EXTRA_$(1)))) $(LGUEST_DIR)/kernel.ld
+$(BUILD)/$(1)$(3).elf: $(addprefix $(LGUEST_OBJ)/$(2)/,$(addsuffix .o,$(LGUEST_RUNTIME) $(1) $(LGUEST_EXTRA_$(1)))) $(LGUEST_LINK_$(1)) $(LGUEST_DIR)/kernel.ld
 	@mkdir -p $$(dir $$@)
 	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/kernel.ld -o $$@ $$(filter %.o,$$^)
 endef
 $(foreach g,$(LGUEST_GUESTS),$(eval $(call lguest_image_rule,$(g),2level,)))
 $(foreach g,$(LGUEST_GUESTS),$(eval $(call lguest_image_rule,$(g),pae,-pae)))
 
-# The ring-3 program of the usermode guest: linked at 0x400000, flattened, embedded by usermode_blob.S.
+# The ring-3 programs (usermode_user, bench-switch_user): linked at 0x400000, flattened, embedded by
+# usermode_blob.S (as NAME_blob.o).
 $(LGUEST_OBJ)/user/%.o: $(LGUEST_DIR)/guests/%.c $(LGUEST_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LGUEST_CFLAGS) -c -o $@ $<
@@ -63,7 +73,9 @@ $(LGUEST_OBJ)/user/format.o: $(LGUEST_DIR)/runtime/format.c $(LGUEST_HEADERS)
 	$(CC) $(LGUEST_CFLAGS) -c -o $@ $<
 $(LGUEST_OBJ)/user/usermode_user.elf: $(LGUEST_OBJ)/user/usermode_user.o $(LGUEST_OBJ)/user/format.o $(LGUEST_DIR)/user.ld
 	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/user.ld -o $@ $(filter %.o,$^)
-$(LGUEST_OBJ)/user/usermode_user.bin: $(LGUEST_OBJ)/user/usermode_user.elf
+$(LGUEST_OBJ)/user/bench-switch_user.elf: $(LGUEST_OBJ)/user/bench-switch_user.o $(LGUEST_DIR)/user.ld
+	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/user.ld -o $@ $(filter %.o,$^)
+$(LGUEST_OBJ)/user/%_user.bin: $(LGUEST_OBJ)/user/%_user.elf
 	objcopy -O binary $< $@
 
 # layout.json: offsets and sizes of every shared structure plus the ABI constants, printed by a host
