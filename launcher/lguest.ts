@@ -13,6 +13,7 @@ import type { RunOptions } from './commands/run.ts';
 import { UserError } from './errors.ts';
 import { prepareGuest } from './lguest-layout.ts';
 import { CTRL, type Fate, type HostStats } from '../switcher/lguest.ts';
+import { HCALL_NAMES } from '../switcher/layout.ts';
 import type { LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
 
 const WORKER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'vcpu-worker.mjs');
@@ -167,7 +168,8 @@ function printStats(s: LguestStats): void {
   const w = (t: string) => process.stderr.write(t + '\n');
   w(`lguest-ts stats (${s.boots} boot${s.boots > 1 ? 's' : ''}):`);
   w(`  exits: ${line(s.host.exits)}`);
-  w(`  hypercalls: ${line(s.host.hypercalls)}`);
+  const nr = Object.fromEntries(Object.entries(HCALL_NAMES).map(([n, name]) => [name, n]));
+  w(`  hypercalls: ${line(Object.fromEntries(Object.entries(s.host.hypercalls).map(([k, v]) => [nr[k] !== undefined ? `${k}(${nr[k]})` : k, v])))}`);
   w(`  page faults: ${s.host.faultsFixed} fixed by the shadow, ${s.host.faultsReflected} reflected to the guest`);
   w(`  traps reflected: ${s.host.trapsReflected}; I/O instructions emulated: ${s.host.ioEmulated}`);
   w(`  interrupts delivered: ${s.host.interruptsDelivered}`);
