@@ -77,6 +77,8 @@ export const DESC_PRESENT = 0x8000;
 export const DESC_DPL_MASK = 0x6000;
 export const DESC_DPL_SHIFT = 13;
 export const DESC_ACCESSED = 0x100;
+/** S: set for code and data segments, clear for system descriptors (gates, TSS, LDT). */
+export const DESC_SYSTEM_S = 0x1000;
 /** Boot GDT entries (abi 3.6): flat 4 GiB, DPL 1. */
 export const BOOT_KERNEL_CS_LO = 0x0000ffff, BOOT_KERNEL_CS_HI = 0x00cfbb00;
 export const BOOT_KERNEL_DS_LO = 0x0000ffff, BOOT_KERNEL_DS_HI = 0x00cfb300;

@@ -4,7 +4,8 @@
  * the guest runs (abi 4.3 - 4.5, 5.2).
  */
 import {
-  BOOT_KERNEL_CS_HI, BOOT_KERNEL_CS_LO, BOOT_KERNEL_DS_HI, BOOT_KERNEL_DS_LO, DESC_ACCESSED, DESC_DPL_MASK,
+  BOOT_KERNEL_CS_HI, BOOT_KERNEL_CS_LO, BOOT_KERNEL_DS_HI, BOOT_KERNEL_DS_LO, DESC_ACCESSED, DESC_DPL_MASK, DESC_PRESENT,
+  DESC_SYSTEM_S,
   DESC_DPL_SHIFT, GATE_HI_KEEP, GATE_PRESENT, GATE_TYPE_INTERRUPT, GATE_TYPE_SHIFT, GATE_TYPE_TRAP, GDT_ENTRIES,
   GDT_ENTRY_DOUBLEFAULT_TSS, GDT_ENTRY_KERNEL_CS, GDT_ENTRY_KERNEL_DS, GDT_ENTRY_LGUEST_CS, GDT_ENTRY_LGUEST_DS,
   GDT_ENTRY_TLS_ENTRIES, GDT_ENTRY_TLS_MIN, GDT_ENTRY_TSS, GUEST_PL, IDT_ENTRIES, KERNEL_CS, LGUEST_CS, LGUEST_CS_HI,
@@ -34,6 +35,10 @@ function fixupGdtEntry(c: LgCpu, num: number): void {
   if (ignoredGdt(num)) return;
   let hi = c.gdt[num * 2 + 1];
   if ((hi & DESC_DPL_MASK) === 0) hi |= GUEST_PL << DESC_DPL_SHIFT;
+  // A system descriptor (S clear: call gate, task gate, TSS, LDT) could lead through LGUEST_CS to ring 0
+  // or into a task switch. lguest's accessed-bit fixup happens to turn a 32-bit call gate into a reserved
+  // type; we say it outright: no guest gets one, it is stored not present. (Our own choice, not lguest's.)
+  if ((hi & DESC_SYSTEM_S) === 0) hi &= ~DESC_PRESENT;
   c.gdt[num * 2 + 1] = hi | DESC_ACCESSED;
 }
 

@@ -17,6 +17,7 @@ import { runGuest } from '../../switcher/core.ts';
 import { startGuest } from '../../switcher/host.ts';
 import { CTRL, type Fate } from '../../switcher/lguest.ts';
 import { HostPool } from '../../switcher/pool.ts';
+import { loadGuestGdtEntry } from '../../switcher/segments.ts';
 import type { LgCpu } from '../../switcher/lguest.ts';
 
 describe('the Switcher code page', () => {
@@ -84,5 +85,17 @@ describe('entering and leaving the guest', () => {
     });
     expect(fate.reason).toBe('hypercall 99 before INIT');
     expect([...mem!.readBytes(memBase + 0x100005, 3)]).toEqual([0xcd, 0x1f, 0x90]);
+  });
+
+  test('GDT entries: DPL 0 becomes 1, accessed is set, system descriptors are stored not present', () => {
+    let gdt: Int32Array | undefined;
+    const fate = runHello((v) => {
+      loadGuestGdtEntry(v, 20, 0x0000ffff, 0x00cf9a00); // DPL 0 code
+      loadGuestGdtEntry(v, 21, 0x0050_0000, 0x0000ec00); // a DPL 3 call gate to LGUEST_CS:0
+      gdt = v.gdt;
+    });
+    expect(fate.kind).toBe('poweroff');
+    expect(gdt![20 * 2 + 1] >>> 0).toBe(0x00cfbb00);
+    expect(gdt![21 * 2 + 1] & 0x8000).toBe(0);
   });
 });
