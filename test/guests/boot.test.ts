@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
 import { IMAGE_DIR } from '../../launcher/images.ts';
+import { prepareGuest } from '../../launcher/lguest-layout.ts';
+import { BOOT_PARAMS, LOADER_TYPE_UNDEFINED } from '../../switcher/layout.ts';
 
 const MEM_MIB = 16;
 /** The misbehave cases need little memory (fewer boot PTEs for the guest to tell the Host about). */
@@ -94,4 +96,21 @@ test('--timeout stops a running guest cleanly', async () => {
   const { r } = await boot('usermode', false, '', { timeoutSec: 0.2 });
   expect(r.fate.kind).toBe('stopped');
   expect(r.fate.reason).toMatch(/--timeout/);
+});
+
+test('an initrd lands page-aligned at the top of RAM and boot_params says where; the guest still boots', async () => {
+  const initrd = Buffer.alloc(10_000, 0xa5);
+  const image = readFileSync(join(IMAGE_DIR, 'hello.elf'));
+  const g = prepareGuest({ image, imageName: 'hello', memMiB: 8, pae: false, cmdline: '', initrd, initrdName: 'rd' });
+  const bp = g.layout.memBase;
+  const at = 8 * 1024 * 1024 - 12_288;
+  expect(g.mem.read32(bp + BOOT_PARAMS.ramdisk_image)).toBe(at);
+  expect(g.mem.read32(bp + BOOT_PARAMS.ramdisk_size)).toBe(12_288);
+  expect(g.mem.read8(bp + BOOT_PARAMS.type_of_loader)).toBe(LOADER_TYPE_UNDEFINED);
+  expect(Buffer.from(g.mem.readBytes(bp + at, initrd.length)).equals(initrd)).toBe(true);
+  const chunks: Buffer[] = [];
+  const r = await bootLguest({ image, imageName: 'hello', memMiB: 8, cpus: 1, pae: false, cmdline: '', initrd, initrdName: 'rd',
+    onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 60 }, workers);
+  expect(Buffer.concat(chunks).toString()).toContain('hello: done');
+  expect(r.fate.kind).toBe('poweroff');
 });
