@@ -177,6 +177,16 @@ export class CPU {
   jitSteps = false;
   /** Index, within the running compiled block, of the instruction that may fault next. */
   jitIdx = 0;
+  /** Block chaining: for each block, the last two (next EIP -> next block) it was followed by, valid while
+   *  the translation and code epoch is the one recorded; spares the full lookup between blocks. */
+  readonly chainEip = new Int32Array(POOL_SIZE * 2);
+  readonly chainK = new Int32Array(POOL_SIZE * 2);
+  readonly chainPage = new Int32Array(POOL_SIZE * 2);
+  readonly chainEpoch = new Int32Array(POOL_SIZE * 2).fill(-1);
+  /** Bumped when a translation, CS, the CPL or the code cache changes (with mem.codeEpoch: chain validity). */
+  epoch = 0;
+  /** The block that ran last (0: none). */
+  lastBlock = 0;
 
   // ---- code cache: physical page -> slot; slot -> block index per byte offset ----
   readonly codePageSlot: Int32Array;
@@ -400,6 +410,7 @@ export class CPU {
     this.segWLim[s] = writable ? limit >>> 0 : -1;
     if (s === SS) this.stack32 = (attr & 0x4000) !== 0;
     if (s === CS) {
+      this.epoch++;
       const c32 = (attr & 0x4000) !== 0;
       if (c32 !== this.code32) {
         this.code32 = c32;
@@ -813,6 +824,7 @@ export class CPU {
 
   /** Drop cached translations; `all` also drops global pages. */
   flushTlb(all: boolean): void {
+    this.epoch++;
     const list = this.tlbList;
     const tlb = this.tlb;
     if (this.tlbCount === TLB_LIST_MAX && all) {
@@ -833,6 +845,7 @@ export class CPU {
 
   /** INVLPG: drop one page's translation, global or not. */
   invalidatePage(lin: number): void {
+    this.epoch++;
     this.tlb[lin >>> 12] = 0;
   }
 
@@ -866,6 +879,8 @@ export class CPU {
   }
 
   flushCodeCache(): void {
+    this.epoch++;
+    this.lastBlock = 0;
     this.codePageSlot.fill(0);
     this.slotPage.fill(-1);
     this.blkFn.fill(undefined, 0, this.poolNext);
@@ -1072,7 +1087,28 @@ export class CPU {
           continue;
         }
         this.jitIdx = 0;
-        k = this.lookupBlock();
+        const prev = this.lastBlock;
+        const ep = (this.epoch + this.mem.codeEpoch[0]) | 0;
+        const eip = this.eip;
+        const ch = prev << 1;
+        if (prev !== 0 && this.chainEip[ch] === eip && this.chainEpoch[ch] === ep) {
+          k = this.chainK[ch];
+          this.curCodePage = this.chainPage[ch];
+        } else if (prev !== 0 && this.chainEip[ch + 1] === eip && this.chainEpoch[ch + 1] === ep) {
+          k = this.chainK[ch + 1];
+          this.curCodePage = this.chainPage[ch + 1];
+        } else {
+          k = this.lookupBlock();
+          if (prev !== 0 && k !== 0 && ep === ((this.epoch + this.mem.codeEpoch[0]) | 0)) {
+            // remember this successor: in the free way if there is one, else in the first
+            const w = this.chainEpoch[ch] === ep && this.chainEpoch[ch + 1] !== ep ? ch + 1 : ch;
+            this.chainEip[w] = eip;
+            this.chainK[w] = k;
+            this.chainPage[w] = this.curCodePage;
+            this.chainEpoch[w] = ep;
+          }
+        }
+        this.lastBlock = k;
         start = k;
         let fn: BlockFn | undefined;
         if (stepping) {
@@ -1085,6 +1121,7 @@ export class CPU {
         k = start + (fn !== undefined ? fn(this) : this.interpret(start, stepping ? 1 : this.blkLen[start]));
       } catch (e) {
         if (e !== FAULT) throw e;
+        this.lastBlock = 0;
         this.dbgHits = 0; // a faulting instruction does not single-step or report data breakpoints
         const n = this.jitIdx;
         this.retired += n;
@@ -1235,6 +1272,7 @@ export class CPU {
   /** Set CPL and everything that depends on it. */
   setCpl(cpl: number): void {
     this.cpl = cpl;
+    this.epoch++;
     this.updateAccessBits();
   }
 

@@ -15,10 +15,13 @@
 import type { CPU } from './cpu.ts';
 import { HANDLERS, OP_NAMES } from './ops/registry.ts';
 import { shift } from './ops/shift.ts';
+import { alu } from './ops/alu.ts';
 import { F_A16 } from './decoder.ts';
 import { ZERO_REG } from './constants.ts';
 
 export type BlockFn = (c: CPU) => number;
+
+const INLINE_CALLS = process.env.LGUEST_TS_JIT_CALLS !== 'table';
 
 /** Ops whose template touches only registers and flags: no fault, no EIP. */
 const PURE = new Set([
@@ -26,11 +29,12 @@ const PURE = new Set([
   'ADD_EdId_R', 'SUB_EdId_R', 'SUB_GdEd_R', 'CMP_EdId_R', 'CMP_GdEd_R', 'AND_EdId_R', 'XOR_GdEd_R',
   'MOVZX_GdEb_R', 'NEG_Ed_R', 'XOR_EdGd_R', 'AND_EdGd_R', 'OR_EdGd_R', 'SUB_EdGd_R', 'CMP_EdGd_R',
   'TEST_EdId_R', 'OR_EdId_R', 'SHIFT_Ed1_R', 'SHIFT_EdIb_R', 'OR_GdEd_R', 'AND_GdEd_R', 'CMP_EdGd_R',
-  'XOR_EdId_R',
+  'XOR_EdId_R', 'NOP', 'MOV_EbIb_R', 'MOV_EbGb_R', 'MOVSX_GdEb_R', 'MOVZX_GdEw_R', 'CDQ', 'ALU_EbIb_R', 'TEST_EbGb_R',
 ]);
 
 /** Ops that write memory (a write into decoded code sets `stop`). */
-const WRITES = new Set(['MOV_EdGd_M', 'MOV_EdId_M', 'MOV_EbGb_M', 'ADD_EdGd_M', 'PUSH_Rd', 'CALL_Jd']);
+const WRITES = new Set(['MOV_EdGd_M', 'MOV_EdId_M', 'MOV_EbGb_M', 'MOV_EbIb_M', 'ALU_EbIb_M', 'PUSH_Rd', 'CALL_Jd',
+  ...['ADD', 'SUB', 'AND', 'OR', 'XOR'].flatMap((op) => [`${op}_EdGd_M`, `${op}_EdId_M`])]);
 
 /** The effective-address expression of instruction k's memory operand. */
 function eaExpr(c: CPU, k: number): string {
@@ -65,10 +69,23 @@ function template(c: CPU, k: number): string | null {
     if (form === 'GdEd' && mem) return `{ const a = r32[${reg}], b = c.read32(${seg}, ${eaExpr(c, k)}), r = ${expr}; ${flags}${store ? ` r32[${reg}] = r;` : ''} }`;
     if (form === 'EdGd' && mem && !store) return `{ const a = c.read32(${seg}, ${eaExpr(c, k)}), b = r32[${reg}], r = ${expr}; ${flags} }`;
     if (form === 'EdId' && mem && !store) return `{ const a = c.read32(${seg}, ${eaExpr(c, k)}), b = ${imm}, r = ${expr}; ${flags} }`;
-    if (form === 'EdGd' && mem && name === 'ADD_EdGd_M') return `{ const a = c.rmwRead32(${seg}, ${eaExpr(c, k)}), b = r32[${reg}], r = (a + b) | 0; c.lfAdd(a, b, r); c.rmwWrite32(r); }`;
-    return null;
+    if (form === 'EdGd' && mem) return `{ const a = c.rmwRead32(${seg}, ${eaExpr(c, k)}), b = r32[${reg}], r = ${expr}; ${flags} c.rmwWrite32(r); }`;
+    return `{ const a = c.rmwRead32(${seg}, ${eaExpr(c, k)}), b = ${imm}, r = ${expr}; ${flags} c.rmwWrite32(r); }`;
   }
   switch (name) {
+    case 'NOP': return '';
+    case 'MOV_EbIb_R': return `r8[${rm}] = ${imm & 0xff};`;
+    case 'MOV_EbGb_R': return `r8[${rm}] = r8[${reg}];`;
+    case 'MOV_EbIb_M': return `c.write8(${seg}, ${eaExpr(c, k)}, ${imm & 0xff});`;
+    case 'MOVSX_GdEb_R': return `r32[${reg}] = (r8[${rm}] << 24) >> 24;`;
+    case 'MOVZX_GdEw_R': return `r32[${reg}] = r16[${rm}];`;
+    case 'CDQ': return 'r32[2] = r32[0] >> 31;';
+    case 'ALU_EbIb_R': return sub === 7 ? `alu(c, 7, r8[${rm}], ${imm}, 24);` : `r8[${rm}] = alu(c, ${sub}, r8[${rm}], ${imm}, 24);`;
+    case 'ALU_EbIb_M': return sub === 7
+      ? `alu(c, 7, c.read8(${seg}, ${eaExpr(c, k)}), ${imm}, 24);`
+      : `c.rmwWrite8(alu(c, ${sub}, c.rmwRead8(${seg}, ${eaExpr(c, k)}), ${imm}, 24));`;
+    case 'TEST_EbGb_R': return `alu(c, 4, r8[${rm}], r8[${reg}], 24);`;
+    case 'TEST_EdId_M': return `c.lfLogic(c.read32(${seg}, ${eaExpr(c, k)}) & ${imm});`;
     case 'MOV_GdEd_M': return `r32[${reg}] = c.read32(${seg}, ${eaExpr(c, k)});`;
     case 'MOV_EdGd_R': return `r32[${rm}] = r32[${reg}];`;
     case 'MOV_EdGd_M': return `c.write32(${seg}, ${eaExpr(c, k)}, r32[${reg}]);`;
@@ -110,7 +127,10 @@ const CACHE_LIMIT = 50_000;
 
 /** Compile `count` instructions starting at pool row k0 into a block function. */
 export function compileBlock(c: CPU, k0: number, count: number): BlockFn {
-  const lines: string[] = ['const r32 = c.r32, r8 = c.r8;', 'const e = c.eip;'];
+  const lines: string[] = ['const r32 = c.r32, r16 = c.r16, r8 = c.r8;', 'const e = c.eip;'];
+  // Handlers called by the block are bound to parameters of the factory, so each call site has one
+  // known target that V8 can inline.
+  const called: number[] = [];
   let off = 0;
   for (let i = 0; i < count; i++) {
     const k = k0 + i;
@@ -122,7 +142,8 @@ export function compileBlock(c: CPU, k0: number, count: number): BlockFn {
     if (!pure) {
       lines.push(`c.prevEip = (e + ${off}) | 0; c.eip = (e + ${off + len}) | 0; c.jitIdx = ${i};`);
     }
-    lines.push(t ?? `H[${c.iOp[k]}](c, ${k});`);
+    if (t === null && !called.includes(c.iOp[k])) called.push(c.iOp[k]);
+    lines.push(t ?? (INLINE_CALLS ? `h${c.iOp[k]}(c, ${k});` : `H[${c.iOp[k]}](c, ${k});`));
     if (t === null || WRITES.has(name)) lines.push(`if (c.stop !== 0) return ${i + 1};`);
     off += len;
     if (last && pure) lines.push(`c.eip = (e + ${off}) | 0;`);
@@ -132,8 +153,8 @@ export function compileBlock(c: CPU, k0: number, count: number): BlockFn {
   let fn = cache.get(source);
   if (fn === undefined) {
     if (cache.size >= CACHE_LIMIT) cache.clear();
-    const factory = new Function('H', 'shift', `return function block_${k0}(c) {\n${source}\n};`);
-    fn = factory(HANDLERS, shift) as BlockFn;
+    const factory = new Function('H', 'shift', 'alu', ...called.map((op) => `h${op}`), `return function block_${k0}(c) {\n${source}\n};`);
+    fn = factory(HANDLERS, shift, alu, ...called.map((op) => HANDLERS[op])) as BlockFn;
     cache.set(source, fn);
   }
   return fn;

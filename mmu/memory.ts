@@ -22,6 +22,8 @@ export class PhysicalMemory {
   /** Per physical page, two words: a bitmap of the 64-byte chunks that hold decoded instructions, so a
    *  write next to code (data sharing a page with code) does not throw the code away. */
   readonly codeChunks: Int32Array;
+  /** Bumped whenever any decoded code anywhere becomes stale (a vCPU's cached block successors check it). */
+  readonly codeEpoch: Int32Array;
 
   constructor(size: number, shared?: { sab: SharedArrayBuffer; meta: SharedArrayBuffer }) {
     if (size <= 0 || size % 4096 !== 0 || size > 0x7fff_f000) {
@@ -30,13 +32,14 @@ export class PhysicalMemory {
     this.size = size;
     this.pages = size >>> 12;
     this.sab = shared?.sab ?? new SharedArrayBuffer(size);
-    const meta = shared?.meta ?? new SharedArrayBuffer(this.pages * 13);
+    const meta = shared?.meta ?? new SharedArrayBuffer(this.pages * 16 + 8);
     this.u8 = new Uint8Array(this.sab);
     this.i32 = new Int32Array(this.sab);
     this.dv = new DataView(this.sab);
     this.codeGen = new Int32Array(meta, 0, this.pages);
     this.codeChunks = new Int32Array(meta, this.pages * 4, this.pages * 2);
     this.codePages = new Uint8Array(meta, this.pages * 12, this.pages);
+    this.codeEpoch = new Int32Array(meta, this.pages * 16, 1);
   }
 
   /** The shared buffers, to hand to a worker that builds its own PhysicalMemory over them. */
@@ -84,6 +87,7 @@ export class PhysicalMemory {
   /** Every vCPU's decoded code from this page is stale: bump its generation and forget its chunks. */
   invalidateCode(page: number): void {
     Atomics.add(this.codeGen, page, 1);
+    Atomics.add(this.codeEpoch, 0, 1);
     Atomics.store(this.codeChunks, page * 2, 0);
     Atomics.store(this.codeChunks, page * 2 + 1, 0);
     Atomics.store(this.codePages, page, 0);
