@@ -115,6 +115,7 @@ function runGuestOnce(c: LgCpu, io: VcpuIo): number {
       return readTrap(c);
     }
     if (exit === ExitReason.Budget || exit === ExitReason.Doorbell) {
+      bump(lg.stats.exits, exit === ExitReason.Budget ? 'time-slice' : 'doorbell');
       if (exit === ExitReason.Doorbell) Atomics.store(io.ctrl, CTRL.doorbell, 0);
       io.poll();
       if (Atomics.load(io.ctrl, CTRL.stop) !== 0) return STOPPED;
