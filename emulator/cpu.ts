@@ -1077,48 +1077,43 @@ export class CPU {
       this.inhibitIrq = false;
       const tf = (this.flags & TF) !== 0;
       const stepping = tf || this.debugActive || this.singleStep;
-      let k = 0;
       let start = 0;
       this.stop = 0;
       try {
-        if (stepping && this.debugActive && instructionBreakpoint(this)) {
+        if (!stepping) {
+          // The common case: a burst of blocks with none of the per-instruction checks. Whatever could
+          // change that (STI, POPF, IRET, MOV SS, MOV DR7, device exits, a write into running code)
+          // sets `stop`, which ends the burst; the doorbell is polled every 256 blocks.
+          for (let blocks = 0; ; blocks++) {
+            this.jitIdx = 0;
+            start = this.nextBlock();
+            let fn: BlockFn | undefined;
+            if (start !== 0 && this.jitThreshold !== 0) {
+              fn = this.blkFn[start];
+              if (fn === undefined && ++this.blkHits[start] >= this.jitThreshold) fn = this.blkFn[start] = compileBlock(this, start, this.blkLen[start]);
+            }
+            const n = fn !== undefined ? fn(this) : this.interpret(start, this.blkLen[start]);
+            this.retired += n;
+            if ((this.budget -= n) <= 0 || this.stop !== 0) break;
+            if ((blocks & 255) === 255 && this.doorbell[0] !== 0) break;
+          }
+          if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
+          continue;
+        }
+        if (this.debugActive && instructionBreakpoint(this)) {
           this.budget--;
           if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
           continue;
         }
         this.jitIdx = 0;
-        const prev = this.lastBlock;
-        const ep = (this.epoch + this.mem.codeEpoch[0]) | 0;
-        const eip = this.eip;
-        const ch = prev << 1;
-        if (prev !== 0 && this.chainEip[ch] === eip && this.chainEpoch[ch] === ep) {
-          k = this.chainK[ch];
-          this.curCodePage = this.chainPage[ch];
-        } else if (prev !== 0 && this.chainEip[ch + 1] === eip && this.chainEpoch[ch + 1] === ep) {
-          k = this.chainK[ch + 1];
-          this.curCodePage = this.chainPage[ch + 1];
-        } else {
-          k = this.lookupBlock();
-          if (prev !== 0 && k !== 0 && ep === ((this.epoch + this.mem.codeEpoch[0]) | 0)) {
-            // remember this successor: in the free way if there is one, else in the first
-            const w = this.chainEpoch[ch] === ep && this.chainEpoch[ch + 1] !== ep ? ch + 1 : ch;
-            this.chainEip[w] = eip;
-            this.chainK[w] = k;
-            this.chainPage[w] = this.curCodePage;
-            this.chainEpoch[w] = ep;
-          }
+        start = this.nextBlock();
+        const fn = this.jitSteps && this.singleStep && start !== 0 ? compileBlock(this, start, 1) : undefined;
+        const n = fn !== undefined ? fn(this) : this.interpret(start, 1);
+        this.retired += n;
+        this.budget -= n;
+        if ((tf || this.debugActive) && n > 0 && this.exitReason === ExitReason.None) {
+          try { debugTrap(this, tf); } catch (e) { if (e !== FAULT) throw e; }
         }
-        this.lastBlock = k;
-        start = k;
-        let fn: BlockFn | undefined;
-        if (stepping) {
-          if (this.jitSteps && this.singleStep && k !== 0) fn = compileBlock(this, k, 1);
-        } else if (k !== 0 && this.jitThreshold !== 0) {
-          // the compiled backend: a block that ran often becomes one JavaScript function
-          fn = this.blkFn[k];
-          if (fn === undefined && ++this.blkHits[k] >= this.jitThreshold) fn = this.blkFn[k] = compileBlock(this, k, this.blkLen[k]);
-        }
-        k = start + (fn !== undefined ? fn(this) : this.interpret(start, stepping ? 1 : this.blkLen[start]));
       } catch (e) {
         if (e !== FAULT) throw e;
         this.lastBlock = 0;
@@ -1126,20 +1121,46 @@ export class CPU {
         const n = this.jitIdx;
         this.retired += n;
         this.budget -= n;
-        if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
         if (this.singleStep && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Step;
-        continue;
-      }
-      const n = k - start;
-      this.retired += n;
-      this.budget -= n;
-      if ((tf || this.debugActive) && n > 0 && this.exitReason === ExitReason.None) {
-        try { debugTrap(this, tf); } catch (e) { if (e !== FAULT) throw e; }
       }
       if (this.budget <= 0 && this.exitReason === ExitReason.None) this.exitReason = ExitReason.Budget;
     }
     return this.exitReason;
   }
+
+  /** The block at EIP: a successor remembered by the previous block when its epoch still holds, else a
+   *  full lookup (which may fault: instruction fetch). */
+  private nextBlock(): number {
+    const prev = this.lastBlock;
+    const eip = this.eip;
+    let k: number;
+    if (prev !== 0) {
+      const ep = (this.epoch + this.mem.codeEpoch[0]) | 0;
+      const ch = prev << 1;
+      if (this.chainEip[ch] === eip && this.chainEpoch[ch] === ep) {
+        k = this.chainK[ch];
+        this.curCodePage = this.chainPage[ch];
+      } else if (this.chainEip[ch + 1] === eip && this.chainEpoch[ch + 1] === ep) {
+        k = this.chainK[ch + 1];
+        this.curCodePage = this.chainPage[ch + 1];
+      } else {
+        k = this.lookupBlock();
+        if (k !== 0 && ep === ((this.epoch + this.mem.codeEpoch[0]) | 0)) {
+          // remember this successor: in the free way if there is one, else in the first
+          const w = this.chainEpoch[ch] === ep && this.chainEpoch[ch + 1] !== ep ? ch + 1 : ch;
+          this.chainEip[w] = eip;
+          this.chainK[w] = k;
+          this.chainPage[w] = this.curCodePage;
+          this.chainEpoch[w] = ep;
+        }
+      }
+    } else {
+      k = this.lookupBlock();
+    }
+    this.lastBlock = k;
+    return k;
+  }
+
 
   /**
    * Interpret `count` instructions of the block at pool row k0 (fewer if one sets `stop`). Returns how
