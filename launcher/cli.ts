@@ -16,7 +16,8 @@ export async function main(argv: string[]): Promise<number> {
   let status = 0;
   const cli = yargs(argv)
     .scriptName('lguest-ts')
-    .usage('$0 <command> [options]\n\nAn lguest-style hypervisor and i386 emulator: boot tiny paravirtualized guests, or bare Multiboot kernels.')
+    .usage('$0 <command> [options]')
+    .epilogue('An lguest-style hypervisor and i386 emulator: boot tiny paravirtualized guests or bare Multiboot kernels.')
     .strict()
     .demandCommand(1, 'Give a command: run, images or cpu-test (see --help).')
     .recommendCommands()
