@@ -24,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     .help()
     .alias('h', 'help')
     .version(false)
-    .wrap(Math.min(110, process.stdout.columns || 100))
+    .wrap(process.stdout.isTTY ? Math.min(110, process.stdout.columns || 100) : null)
     .fail((msg, err) => {
       // validation failures (bad options, unknown commands) come with a message; errors thrown by a
       // command's handler come without one and keep their own type
