@@ -16,6 +16,7 @@ import type { CPU } from './cpu.ts';
 import { HANDLERS, OP_NAMES } from './ops/registry.ts';
 import { shift } from './ops/shift.ts';
 import { alu } from './ops/alu.ts';
+import { mulFlags, mulHighS } from './ops/muldiv.ts';
 import { F_A16 } from './decoder.ts';
 import { ZERO_REG } from './constants.ts';
 
@@ -29,7 +30,7 @@ const PURE = new Set([
   'ADD_EdId_R', 'SUB_EdId_R', 'SUB_GdEd_R', 'CMP_EdId_R', 'CMP_GdEd_R', 'AND_EdId_R', 'XOR_GdEd_R',
   'MOVZX_GdEb_R', 'NEG_Ed_R', 'XOR_EdGd_R', 'AND_EdGd_R', 'OR_EdGd_R', 'SUB_EdGd_R', 'CMP_EdGd_R',
   'TEST_EdId_R', 'OR_EdId_R', 'SHIFT_Ed1_R', 'SHIFT_EdIb_R', 'OR_GdEd_R', 'AND_GdEd_R', 'CMP_EdGd_R',
-  'XOR_EdId_R', 'NOP', 'MOV_EbIb_R', 'MOV_EbGb_R', 'MOVSX_GdEb_R', 'MOVZX_GdEw_R', 'CDQ', 'ALU_EbIb_R', 'TEST_EbGb_R',
+  'XOR_EdId_R', 'IMUL_GdEd_R', 'NOP', 'MOV_EbIb_R', 'MOV_EbGb_R', 'MOVSX_GdEb_R', 'MOVZX_GdEw_R', 'CDQ', 'ALU_EbIb_R', 'TEST_EbGb_R',
 ]);
 
 /** Ops that write memory (a write into decoded code sets `stop`). */
@@ -54,6 +55,20 @@ const ALU_EXPR: Record<string, [string, string, boolean]> = {
   OR: ['a | b', 'c.lfLogic(r);', true],
   XOR: ['a ^ b', 'c.lfLogic(r);', true],
 };
+
+/** SHL/SAL, SHR and SAR of a 32-bit register by a constant count 1..31 (what shift() computes for them:
+ *  CF the last bit out, OF by the same formula for every count, AF cleared, SF/ZF/PF lazy). Rotates go
+ *  through shift() itself. */
+function shiftTemplate(rm: number, sub: number, n: number): string {
+  let body: string;
+  switch (sub) {
+    case 4: case 6: body = `const r = (v << ${n}) | 0, cf = (v >>> ${32 - n}) & 1, of = (r >>> 31) ^ cf;`; break;
+    case 5: body = `const r = (v >>> ${n}) | 0, cf = (v >>> ${n - 1}) & 1, of = v >>> 31;`; break;
+    case 7: body = `const r = v >> ${n}, cf = (v >> ${n - 1}) & 1, of = 0;`; break;
+    default: return `r32[${rm}] = shift(c, ${sub}, r32[${rm}], ${n}, 32);`;
+  }
+  return `{ const v = r32[${rm}]; ${body} c.flags = (c.flags & ~0x811) | cf | (of << 11); c.lfRes = r; c.lfMask = 0xc4; r32[${rm}] = r; }`;
+}
 
 /** JavaScript for one instruction, or null when it has no template (its handler is called instead). */
 function template(c: CPU, k: number): string | null {
@@ -106,8 +121,12 @@ function template(c: CPU, k: number): string | null {
         + `c.lfOp = ${inc ? 0 : 1}; c.lfA = a; c.lfB = 1; c.lfRes = r; c.lfMask = 0x8d4; r32[${rm}] = r; }`;
     }
     case 'NEG_Ed_R': return `{ const a = r32[${rm}], r = (0 - a) | 0; c.lfSub(0, a, r); r32[${rm}] = r; }`;
-    case 'SHIFT_Ed1_R': return `r32[${rm}] = shift(c, ${sub}, r32[${rm}], 1, 32);`;
-    case 'SHIFT_EdIb_R': return (imm & 0x1f) === 0 ? '' : `r32[${rm}] = shift(c, ${sub}, r32[${rm}], ${imm & 0x1f}, 32);`;
+    case 'SHIFT_Ed1_R': return shiftTemplate(rm, sub, 1);
+    case 'SHIFT_EdIb_R': return (imm & 0x1f) === 0 ? '' : shiftTemplate(rm, sub, imm & 0x1f);
+    case 'IMUL_GdEd_R': case 'IMUL_GdEd_M': {
+      const src = name.endsWith('_R') ? `r32[${rm}]` : `c.read32(${seg}, ${eaExpr(c, k)})`;
+      return `{ const a = r32[${reg}], b = ${src}, lo = Math.imul(a, b); mulFlags(c, mulHighS(a, b) !== (lo >> 31), lo, 32); r32[${reg}] = lo; }`;
+    }
     case 'PUSH_Rd': return `c.push32(r32[${rm}]);`;
     case 'POP_Rd': return `{ const v = c.peek32(0); c.adjustSp(4); r32[${rm}] = v; }`;
     case 'JNZ_Jd': return `if (!c.getZF()) c.jumpNear((c.eip + ${imm}) | 0);`;
@@ -153,8 +172,8 @@ export function compileBlock(c: CPU, k0: number, count: number): BlockFn {
   let fn = cache.get(source);
   if (fn === undefined) {
     if (cache.size >= CACHE_LIMIT) cache.clear();
-    const factory = new Function('H', 'shift', 'alu', ...called.map((op) => `h${op}`), `return function block_${k0}(c) {\n${source}\n};`);
-    fn = factory(HANDLERS, shift, alu, ...called.map((op) => HANDLERS[op])) as BlockFn;
+    const factory = new Function('H', 'shift', 'alu', 'mulFlags', 'mulHighS', ...called.map((op) => `h${op}`), `return function block_${k0}(c) {\n${source}\n};`);
+    fn = factory(HANDLERS, shift, alu, mulFlags, mulHighS, ...called.map((op) => HANDLERS[op])) as BlockFn;
     cache.set(source, fn);
   }
   return fn;

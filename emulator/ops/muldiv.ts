@@ -3,8 +3,8 @@
  * divisor or a quotient that does not fit. 32x32->64 products and 64/32 divisions are computed exactly
  * with 16-bit limbs in doubles (no BigInt: nothing is allocated).
  */
-import { CF, DE, EAX, EDX, OF, PF, SF, ZF } from '../constants.ts';
-import { type CPU, PARITY } from '../cpu.ts';
+import { AF, CF, DE, EAX, EDX, OF, PF, SF, ZF } from '../constants.ts';
+import type { CPU } from '../cpu.ts';
 import { defineOp } from './registry.ts';
 
 /** High 32 bits of the unsigned product a*b (a, b as uint32). */
@@ -23,12 +23,12 @@ export function mulHighS(a: number, b: number): number {
   return hi;
 }
 
-/** Flags after a multiply: CF = OF = overflow; SF, ZF, PF from the low result (undefined by Intel). */
-function mulFlags(c: CPU, overflow: boolean, low: number, bits: number): void {
-  const f = c.getEflags();
-  const v = bits === 32 ? low : low & ((1 << bits) - 1);
-  const sf = (v >>> (bits - 1)) & 1;
-  c.setArith((f & ~0x8d5) | (overflow ? CF | OF : 0) | (sf ? SF : 0) | (v === 0 ? ZF : 0) | PARITY[v & 0xff] | (f & 0x10));
+/** Flags after a multiply: CF = OF = overflow; AF cleared; SF, ZF and PF (undefined by Intel) lazily from
+ *  the low result, sign-extended to the operand size. */
+export function mulFlags(c: CPU, overflow: boolean, low: number, bits: number): void {
+  c.flags = (c.flags & ~(CF | OF | AF)) | (overflow ? CF | OF : 0);
+  c.lfRes = bits === 32 ? low | 0 : (low << (32 - bits)) >> (32 - bits);
+  c.lfMask = SF | ZF | PF;
 }
 
 // ---- one-operand MUL / IMUL (group 3 /4 /5) ----
