@@ -125,11 +125,18 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
   const poolMap = new SharedArrayBuffer((g.layout.poolBytes >>> 12) * 4);
   const { port1, port2 } = new MessageChannel();
   let ended!: () => void;
+  let gotEnd = false;
   const liveDone = new Promise<void>((res) => { ended = res; });
+  // A worker that dies (terminated, crashed) closes its end of the channel without saying 'end': that
+  // ends the boot with an error instead of waiting for a result that will never come.
+  let died!: (e: Error) => void;
+  const death = new Promise<never>((_, rej) => { died = rej; });
+  death.catch(() => {});
   port1.on('message', (m: LiveMessage) => {
     if (m.t === 'console') o.onConsole?.(m.bytes);
-    else if (m.t === 'end') ended();
+    else if (m.t === 'end') { gotEnd = true; ended(); }
   });
+  port1.on('close', () => { if (!gotEnd) died(new Error('the vCPU 0 worker died before the guest ended')); });
   const stop = () => {
     Atomics.store(ctrl, CTRL.stop, 1);
     Atomics.store(ctrl, CTRL.doorbell, 1);
@@ -148,11 +155,11 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, port: port2,
   };
   try {
-    const reply = await workers.run(task);
+    const reply = await Promise.race([workers.run(task), death]);
     if (!reply.ok) throw new Error(`the vCPU 0 worker failed: ${reply.error}`);
     // [L:210] Drain the live channel: everything the worker posted before its result arrives first on
     // the port, ending with 'end'; only then close it.
-    await liveDone;
+    await Promise.race([liveDone, death]);
     const r = reply.result;
     if (timedOut && r.fate.kind === 'stopped') r.fate = { kind: 'stopped', reason: `--timeout: stopped the guest after ${o.timeoutSec} s` };
     return r;

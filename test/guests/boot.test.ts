@@ -114,3 +114,19 @@ test('an initrd lands page-aligned at the top of RAM and boot_params says where;
   expect(Buffer.concat(chunks).toString()).toContain('hello: done');
   expect(r.fate.kind).toBe('poweroff');
 });
+
+test('a vCPU worker that dies ends the boot with an error instead of a hang', async () => {
+  const own = new VcpuWorkers(1);
+  try {
+    const threads = (own.pool as unknown as { workers: Array<{ terminate(): Promise<number> }> }).workers;
+    let killed = false;
+    // the worker is killed as soon as the guest has said something (it is then well inside its run)
+    const run = bootLguest({
+      image: readFileSync(join(IMAGE_DIR, 'usermode.elf')), imageName: 'usermode', memMiB: MEM_MIB, cpus: 1, pae: false,
+      cmdline: '', timeoutSec: 60, onConsole: () => { if (!killed) { killed = true; void threads[0].terminate(); } },
+    }, own);
+    await expect(run).rejects.toThrow(/worker died/);
+  } finally {
+    await own.destroy();
+  }
+});
