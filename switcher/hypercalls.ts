@@ -113,6 +113,8 @@ function guestSetStack(c: LgCpu, seg: number, esp: number, pages: number): void 
 function doAsyncHcalls(c: LgCpu): void {
   const lg = c.lg;
   const statusGpa = lg.lguestData + LGUEST_DATA.hcall_status;
+  // Most exits find the ring empty: look at the cursor's slot before copying the status bytes.
+  if (lg.read8(statusGpa + c.nextHcall) === LHCALL_STATUS_FREE) return;
   const st = lg.readBytes(statusGpa, LHCALL_RING_SIZE);
   for (let i = 0; i < LHCALL_RING_SIZE; i++) {
     const n = c.nextHcall;
