@@ -17,8 +17,6 @@ import { guestSetClockevent } from './interrupts.ts';
 /** struct hcall_args: arg0 (the call number) .. arg4. */
 export type HcallArgs = [number, number, number, number, number];
 
-/** The largest string one early-console NOTIFY may print (the string ends at its NUL). */
-const NOTIFY_STRING_MAX = 4096;
 /** SET_STACK accepts at most this many kernel stack pages. */
 const MAX_STACK_PAGES = 2;
 
