@@ -4,7 +4,7 @@
  * abi section 9 is the outline; the [H:nnn] comments are the tour (npm run tour).
  */
 import {
-  CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CS, ESP, IF, IOPL_MASK, NT, SS, VM, GP, NM, PF_VEC, UD,
+  CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CS, ESP, FLAG_RESERVED1, IF, IOPL_MASK, NT, SS, VM, GP, NM, PF_VEC, UD,
 } from '../emulator/constants.ts';
 import { ExitReason, EXIT_NAMES } from '../emulator/exits.ts';
 import { loadPdptes } from '../mmu/paging.ts';
@@ -12,7 +12,7 @@ import {
   FIRST_EXTERNAL_VECTOR, GDT_ENTRIES, GUEST_PL, GUEST_TSS_SEL, IDT_ENTRIES, LGUEST_CS, LGUEST_DS, LGUEST_IRQS,
   LGUEST_RO_STATE, LGUEST_SYSCALL_VECTOR, LGUEST_TRAP_ENTRY, TRAPNUM_SWITCHER, TSS_LIMIT, X86_EFLAGS_IF,
 } from './layout.ts';
-import { CTRL, type Fate, type LgCpu } from './lguest.ts';
+import { CTRL, wallClockMs, type Fate, type LgCpu } from './lguest.ts';
 import { copyInGuestInfo } from './segments.ts';
 import { checkClock, deliverTrap, interruptPending, tryDeliverInterrupt } from './interrupts.ts';
 import { doHypercalls } from './hypercalls.ts';
@@ -52,7 +52,7 @@ function enterGuest(c: LgCpu): void {
   c.setReg('trapnum', TRAPNUM_SWITCHER);
   // The regs page is writable from ring 1 (as in lguest): never let the guest's copy of EFLAGS raise its
   // IOPL or turn on VM/NT, nor its CS ask for ring 0 (the IRET runs at ring 0 and would allow both).
-  c.setReg('eflags', (c.reg('eflags') & ~EFLAGS_FORBIDDEN) | IF | 2);
+  c.setReg('eflags', (c.reg('eflags') & ~EFLAGS_FORBIDDEN) | IF | FLAG_RESERVED1);
   if ((c.reg('cs') & 3) === 0) { lg.kill(`bad guest CS 0x${c.reg('cs').toString(16)}`); return; }
   const cr3 = lg.shadow.mapSwitcher(c, c.switcherPtePage) >>> 0;
   cpu.cr0 = CR0_PE | CR0_ET | CR0_WP | CR0_PG;
@@ -78,7 +78,7 @@ function enterGuest(c: LgCpu): void {
   cpu.setCpl(0);
   cpu.setSegCache(CS, LGUEST_CS, 0, 0xffffffff, SWITCHER_CS_ATTR);
   cpu.setSegCache(SS, LGUEST_DS, 0, 0xffffffff, SWITCHER_SS_ATTR);
-  cpu.setEflags(2);
+  cpu.setEflags(FLAG_RESERVED1);
   cpu.r32[ESP] = c.regsStructVa | 0;
   cpu.eip = (lg.paging.switcherAddr + lg.switcher.returnOffset) | 0;
   cpu.pendingIrq = -1;
@@ -253,7 +253,7 @@ function sleepUntilInterrupt(c: LgCpu, io: VcpuIo): void {
   io.poll();
   const seq = Atomics.load(io.ctrl, CTRL.wake);
   if (Atomics.load(io.ctrl, CTRL.stop) !== 0 || io.ctrl[CTRL.irqs] !== 0) return;
-  const now = performance.timeOrigin + performance.now();
+  const now = wallClockMs();
   const timeout = c.clockDeadline !== 0 ? Math.max(0, c.clockDeadline - now) : HALT_POLL_MS;
   if (timeout > 0) Atomics.wait(io.ctrl, CTRL.wake, seq, timeout);
 }
