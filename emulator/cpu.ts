@@ -76,7 +76,7 @@ for (let i = 0; i < 256; i++) {
   PARITY[i] = (n & 1) === 0 ? PF : 0;
 }
 
-checkHotOps();
+let hotOpsChecked = false;
 
 export class CPU {
   // ---- general registers: index 8 always reads 0 (absent base/index in effective addresses) ----
@@ -236,6 +236,11 @@ export class CPU {
   inhibitIrq = false;
 
   constructor(mem: PhysicalMemory, vcpuId = 0, opts: { codeSlots?: number } = {}) {
+    // (checked here, not at module load: the op modules and this one import each other)
+    if (!hotOpsChecked) {
+      checkHotOps();
+      hotOpsChecked = true;
+    }
     this.mem = mem;
     this.codeSlots = opts.codeSlots ?? CODE_SLOTS;
     this.slotPage = new Int32Array(this.codeSlots).fill(-1);
