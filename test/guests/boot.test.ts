@@ -93,7 +93,8 @@ describe.concurrent.each([false, true])('misbehave (pae %s)', (pae) => {
 });
 
 test('--timeout stops a running guest cleanly', async () => {
-  const { r } = await boot('usermode', false, '', { timeoutSec: 0.2 });
+  // a billion iterations of the benchmark workload: far more than any machine runs in half a second
+  const { r } = await boot('bench-lguest', false, 'iters=1000000000', { timeoutSec: 0.5 });
   expect(r.fate.kind).toBe('stopped');
   expect(r.fate.reason).toMatch(/--timeout/);
 });
