@@ -8,17 +8,24 @@
  *   to the hardware; its instruction count per iteration is the emulator's (the same code).
  * - QEMU: qemu-system-i386 (TCG) on the same bare kernel, when installed.
  * - GC: garbage collections and heap growth during a long bare run (the hot loop allocates nothing).
+ * - lguest (bench/lguest.ts): the same workload as an lguest guest (bench-lguest, 2-level and PAE) next to
+ *   bare mode, with the ratio; guest context switches, page faults fixed and hypercall round trips per
+ *   second (bench-switch, bench-fault, bench-hcall); and `lguest-ts run` as a user starts it: time to the
+ *   guest's first console byte and peak RSS. See bench/README.md.
  *
  * Options: --iters N (default 2000), --runs N (default 3), --json FILE (default bench/results/latest.json),
- * --skip native,qemu. Benchmarks are not tests: nothing in npm test asserts a time.
+ * --skip LIST (any of interp, native, qemu, lguest, pae, micro, cli). Benchmarks are not tests: nothing in
+ * npm test asserts a time.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { BareMachine, kernelCommandLine } from '../launcher/bare.ts';
 import { ExitReason } from '../emulator/exits.ts';
+import { cliFigures, counters, LguestBench } from './lguest.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_ELF = join(ROOT, 'guest-images/build/bench.elf');
@@ -137,36 +144,104 @@ function qemuFigures(perIter: number) {
   return { iterations: n, seconds: full - zero, mips: (perIter * n) / (full - zero) / 1e6 };
 }
 
+/** Bare MIPS of one run with ITERS, for the paired lguest/bare ratio (start-up is a few thousand
+ *  instructions and microseconds, so it is not subtracted here). */
+function bareSample(): number {
+  const r = bareRun(ITERS);
+  return r.instructions / r.seconds / 1e6;
+}
+
+/** Counts for the micro-benchmark guests: each N run takes about half a second here. */
+const MICRO = { switches: 4000, faults: 40000, calls: 50000 };
+
+type Skipped = { skipped: string };
+type WorkloadFigures = Awaited<ReturnType<LguestBench['workloadMips']>>;
+type RateFigures = Awaited<ReturnType<LguestBench['rate']>>;
+interface LguestFigures {
+  workload: WorkloadFigures;
+  pae: WorkloadFigures | Skipped;
+  micro: { contextSwitches: RateFigures; pageFaultsFixed: RateFigures; hypercalls: RateFigures } | Skipped;
+}
+
+async function lguestFigures(): Promise<LguestFigures | Skipped> {
+  if (SKIP.has('lguest')) return { skipped: 'skipped by --skip' };
+  const b = new LguestBench(RUNS);
+  try {
+    const workload = await b.workloadMips(ITERS, false, bareSample);
+    const pae = SKIP.has('pae') ? { skipped: 'skipped by --skip' } : await b.workloadMips(ITERS, true);
+    const micro = SKIP.has('micro') ? { skipped: 'skipped by --skip' } : {
+      contextSwitches: await b.rate('bench-switch', 'switches', MICRO.switches, counters.newPgtable),
+      pageFaultsFixed: await b.rate('bench-fault', 'faults', MICRO.faults, counters.faultsFixed),
+      hypercalls: await b.rate('bench-hcall', 'calls', MICRO.calls, counters.sendInterrupts),
+    };
+    return { workload, pae, micro };
+  } finally {
+    await b.destroy();
+  }
+}
+
+const loadBefore = loadavg();
+const started = process.hrtime.bigint();
 const bare = bareFigures(false);
-const interp = bareFigures(true);
+const interp = SKIP.has('interp') ? undefined : bareFigures(true);
 const gc = gcFigures();
 const native = nativeFigures(bare.instructionsPerIteration);
 const qemu = qemuFigures(bare.instructionsPerIteration);
+const lguest = await lguestFigures();
+const cli = SKIP.has('cli') ? { skipped: 'skipped by --skip' } : await cliFigures(ROOT, Math.max(100, Math.floor(ITERS / 4)), RUNS);
 const result = {
   date: new Date().toISOString(),
   node: process.version,
+  /** 1-, 5- and 15-minute load averages before and after (2 CPUs here: above 2 means other jobs ran too). */
+  loadAverage: { before: loadBefore, after: loadavg() },
+  benchSeconds: Number(process.hrtime.bigint() - started) / 1e9,
   iterations: ITERS,
   runs: RUNS,
   bare,
-  interpreterOnly: interp,
+  interpreterOnly: interp ?? { skipped: 'skipped by --skip' },
   gc,
   native,
   qemu,
-  lguest: { skipped: 'the lguest guest build of the workload is not there yet' },
+  lguest,
+  cli,
 };
 
 const fmt = (x: number) => x.toFixed(1);
 const rows: [string, string, string][] = [
   ['lguest-ts bare', `${fmt(bare.mips)} MIPS`, `interpreter + block compiler (${fmt(bare.cpuMips)} MIPS per CPU-second)`],
-  ['lguest-ts bare, interpreter only', `${fmt(interp.mips)} MIPS`, `block compiler off (${fmt(interp.cpuMips)} MIPS per CPU-second)`],
+  interp
+    ? ['lguest-ts bare, interpreter only', `${fmt(interp.mips)} MIPS`, `block compiler off (${fmt(interp.cpuMips)} MIPS per CPU-second)`]
+    : ['lguest-ts bare, interpreter only', '-', 'skipped by --skip'],
 ];
 if ('mips' in native && native.mips !== undefined) rows.push(['native (gcc -m32)', `${fmt(native.mips)} MIPS`, `lguest-ts is 1/${fmt(native.mips / bare.mips)} of native`]);
 else rows.push(['native (gcc -m32)', '-', (native as { skipped: string }).skipped]);
 if ('mips' in qemu && qemu.mips !== undefined) rows.push(['QEMU TCG (bare kernel)', `${fmt(qemu.mips)} MIPS`, `lguest-ts is 1/${fmt(qemu.mips / bare.mips)} of QEMU`]);
 else rows.push(['QEMU TCG (bare kernel)', '-', (qemu as { skipped: string }).skipped]);
-rows.push(['lguest guest', '-', result.lguest.skipped]);
-process.stdout.write(`workload: ${fmt(bare.instructionsPerIteration)} instructions per iteration, ${ITERS} iterations, median of ${RUNS}\n\n`);
-for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(30)} ${b.padStart(14)}   ${c}\n`);
+const fmtInt = (x: number) => Math.round(x).toLocaleString('en-US');
+if ('workload' in lguest) {
+  const w = lguest.workload;
+  const ratio = w.mips / bare.mips;
+  rows.push(['lguest guest (bench-lguest)', `${fmt(w.mips)} MIPS`,
+    `${(ratio * 100).toFixed(0)}% of bare (paired runs: ${((w.pairedRatioToBare ?? ratio) * 100).toFixed(0)}%; the goal is >= 90%), ${fmt(w.cpuMips)} MIPS per CPU-second`]);
+  if ('mips' in lguest.pae) rows.push(['lguest guest, PAE', `${fmt(lguest.pae.mips)} MIPS`, `${(lguest.pae.mips / bare.mips * 100).toFixed(0)}% of bare`]);
+  else rows.push(['lguest guest, PAE', '-', lguest.pae.skipped]);
+  if ('contextSwitches' in lguest.micro) {
+    const m = lguest.micro;
+    rows.push(['guest context switches', `${fmtInt(m.contextSwitches.perSecond)}/s`,
+      `${fmtInt(m.contextSwitches.perCpuSecond)} per CPU-second; bench-switch: 8 ring-3 address spaces, 4 cached shadows, ${fmt(m.contextSwitches.faultsFixedPerEvent)} faults fixed per switch`]);
+    rows.push(['guest page faults fixed', `${fmtInt(m.pageFaultsFixed.perSecond)}/s`,
+      `${fmtInt(m.pageFaultsFixed.perCpuSecond)} per CPU-second; bench-fault: one write to each of N not-yet-accessed pages`]);
+    rows.push(['hypercall round trips', `${fmtInt(m.hypercalls.perSecond)}/s`,
+      `${fmtInt(m.hypercalls.perCpuSecond)} per CPU-second; bench-hcall: synchronous SEND_INTERRUPTS in a loop`]);
+  } else rows.push(['guest micro-benchmarks', '-', lguest.micro.skipped]);
+} else rows.push(['lguest guest', '-', lguest.skipped]);
+if ('firstByteSeconds' in cli) {
+  rows.push(['run to first console byte', `${(cli.firstByteSeconds * 1000).toFixed(0)} ms`, `lguest-ts run bench-lguest (new process, --mem 64); exits after ${fmt(cli.exitSeconds)} s with iters=${cli.iterations}`]);
+  rows.push(['peak RSS of that run', cli.peakRssBytes !== undefined ? `${(cli.peakRssBytes / 1048576).toFixed(0)} MiB` : '-', cli.peakRssNote ?? 'GNU time %M (the process, worker thread included)']);
+} else rows.push(['lguest-ts run (CLI)', '-', cli.skipped]);
+process.stdout.write(`workload: ${fmt(bare.instructionsPerIteration)} instructions per iteration, ${ITERS} iterations, median of ${RUNS}\n`);
+process.stdout.write(`load average ${result.loadAverage.before.map((x) => x.toFixed(1)).join(' ')} before, ${result.loadAverage.after.map((x) => x.toFixed(1)).join(' ')} after; ${result.benchSeconds.toFixed(0)} s\n\n`);
+for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(32)} ${b.padStart(14)}   ${c}\n`);
 process.stdout.write(`\nGC during ${(gc.instructions / 1e6).toFixed(0)}M instructions: ${gc.collections} collections (${fmt(gc.gcMs)} ms), heap growth ${(gc.heapGrowthBytes / 1024).toFixed(0)} KiB, rss ${(gc.rssBytes / 1048576).toFixed(0)} MiB\n`);
 mkdirSync(dirname(JSON_OUT), { recursive: true });
 writeFileSync(JSON_OUT, JSON.stringify(result, null, 2) + '\n');
