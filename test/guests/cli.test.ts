@@ -56,7 +56,7 @@ describe.concurrent('lguest-ts run (lguest mode)', () => {
   });
 
   test('--timeout stops the guest with a message', async () => {
-    const r = await cli('run', 'usermode', '--timeout', '0.2');
+    const r = await cli('run', 'bench-lguest', '--cmdline', 'iters=1000000000', '--timeout', '0.2');
     expect(r.status).toBe(124);
     expect(r.stderr.trim()).toMatch(/^lguest-ts: --timeout: stopped the guest after 0.2 s$/);
   });
