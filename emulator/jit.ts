@@ -33,6 +33,9 @@ const PURE = new Set([
   'XOR_EdId_R', 'IMUL_GdEd_R', 'NOP', 'MOV_EbIb_R', 'MOV_EbGb_R', 'MOVSX_GdEb_R', 'MOVZX_GdEw_R', 'CDQ', 'ALU_EbIb_R', 'TEST_EbGb_R',
 ]);
 
+/** Branches that can close a loop back to the start of their own block. */
+const LOOP_BRANCHES = new Set(['JNZ_Jd', 'JZ_Jd', 'Jcc_Jd', 'JMP_Jd']);
+
 /** Ops that write memory (a write into decoded code sets `stop`). */
 const WRITES = new Set(['MOV_EdGd_M', 'MOV_EdId_M', 'MOV_EbGb_M', 'MOV_EbIb_M', 'ALU_EbIb_M', 'PUSH_Rd', 'CALL_Jd',
   ...['ADD', 'SUB', 'AND', 'OR', 'XOR'].flatMap((op) => [`${op}_EdGd_M`, `${op}_EdId_M`])]);
@@ -150,24 +153,43 @@ export function compileBlock(c: CPU, k0: number, count: number): BlockFn {
   // Handlers called by the block are bound to parameters of the factory, so each call site has one
   // known target that V8 can inline.
   const called: number[] = [];
+  let total = 0;
+  for (let i = 0; i < count; i++) total += c.iLen[k0 + i];
+  // A block whose last instruction jumps back to its own start (a tight loop) becomes a JavaScript loop:
+  // `done` counts the instructions of the finished iterations, and the loop gives the run loop back
+  // control when its budget is used up.
+  const lastK = k0 + count - 1;
+  const lastName = OP_NAMES[c.iOp[lastK]];
+  const selfLoop = count > 1 && LOOP_BRANCHES.has(lastName) && c.iImm[lastK] === -total && (c.iFlags[lastK] & F_A16) === 0;
+  const done = selfLoop ? 'done + ' : '';
+  if (selfLoop) lines.push('let done = 0;', 'for (;;) {');
   let off = 0;
   for (let i = 0; i < count; i++) {
     const k = k0 + i;
     const len = c.iLen[k];
     const name = OP_NAMES[c.iOp[k]];
+    const last = i === count - 1;
+    if (selfLoop && last) {
+      // the backward branch: fall through ends the loop, taken starts the next iteration
+      const cond = name === 'JMP_Jd' ? 'true' : name === 'JNZ_Jd' ? '!c.getZF()' : name === 'JZ_Jd' ? 'c.getZF()' : `c.cond(${c.iSub[k]})`;
+      lines.push(`done += ${count};`);
+      lines.push(`if (!(${cond})) { c.eip = (e + ${total}) | 0; return done; }`);
+      lines.push('c.eip = e;');
+      lines.push('if (done >= c.budget) return done;');
+      break;
+    }
     const t = template(c, k);
     const pure = t !== null && PURE.has(name);
-    const last = i === count - 1;
     if (!pure) {
-      lines.push(`c.prevEip = (e + ${off}) | 0; c.eip = (e + ${off + len}) | 0; c.jitIdx = ${i};`);
+      lines.push(`c.prevEip = (e + ${off}) | 0; c.eip = (e + ${off + len}) | 0; c.jitIdx = ${done}${i};`);
     }
     if (t === null && !called.includes(c.iOp[k])) called.push(c.iOp[k]);
     lines.push(t ?? (INLINE_CALLS ? `h${c.iOp[k]}(c, ${k});` : `H[${c.iOp[k]}](c, ${k});`));
-    if (t === null || WRITES.has(name)) lines.push(`if (c.stop !== 0) return ${i + 1};`);
+    if (t === null || WRITES.has(name)) lines.push(`if (c.stop !== 0) return ${done}${i + 1};`);
     off += len;
     if (last && pure) lines.push(`c.eip = (e + ${off}) | 0;`);
   }
-  lines.push(`return ${count};`);
+  lines.push(selfLoop ? '}' : `return ${count};`);
   const source = lines.join('\n');
   let fn = cache.get(source);
   if (fn === undefined) {
