@@ -51,8 +51,14 @@ const TLB_LIST_MAX = 16384;
 const MAX_BLOCK = 48;
 const CODE_SLOTS = 2048;
 const POOL_SIZE = 1 << 18;
-/** Runs of a block in the interpreter before it is compiled. */
-const JIT_THRESHOLD = 24;
+/** Runs of a block in the interpreter before it is compiled (LGUEST_TS_JIT_THRESHOLD overrides it; 0 turns
+ *  the block compiler off). */
+const JIT_THRESHOLD = envThreshold(process.env.LGUEST_TS_JIT_THRESHOLD, 24);
+
+function envThreshold(v: string | undefined, def: number): number {
+  const n = v === undefined ? NaN : Number(v);
+  return Number.isInteger(n) && n >= 0 && n <= 255 ? n : def;
+}
 
 /** What `cpu-test` wants: stop at an exception instead of delivering it. */
 export const enum ExceptionMode { Deliver = 0, Stop = 1 }
