@@ -1179,6 +1179,7 @@ export class CPU {
    * counts exactly what retired.
    */
   interpret(k0: number, count: number): number {
+    if (this.referenceDispatch) return this.interpretByHandlers(k0, count);
     const handlers = HANDLERS;
     const iOp = this.iOp;
     const iLen = this.iLen;
@@ -1264,6 +1265,23 @@ export class CPU {
       }
       default: handlers[op](this, k);
     }
+      if (this.stop !== 0) return k - k0 + 1;
+    }
+    return count;
+  }
+
+  /** Testing aid: interpret every op through its handler, the hot ones included (the inline cases and
+   *  the compiled templates are copies of those handlers; the vectors check all three). */
+  referenceDispatch = false;
+
+  private interpretByHandlers(k0: number, count: number): number {
+    const end = k0 + count;
+    for (let k = k0; k < end; k++) {
+      this.jitIdx = k - k0;
+      const e0 = this.eip;
+      this.prevEip = e0;
+      this.eip = (e0 + this.iLen[k]) | 0;
+      HANDLERS[this.iOp[k]](this, k);
       if (this.stop !== 0) return k - k0 + 1;
     }
     return count;

@@ -57,11 +57,13 @@ export class VectorRunner {
   /** Physical frames used by the last vector, to clear them before the next. */
   private readonly usedFrames: number[] = [];
 
-  /** `compiled`: run every instruction as a freshly compiled one-instruction block (emulator/jit.ts)
-   *  instead of through the interpreter, so the compiler's templates meet the hardware vectors too. */
-  constructor(opts: { compiled?: boolean } = {}) {
+  /** `engine`: 'interpreter' (the run loop's inline cases and handlers), 'handlers' (every op through
+   *  its handler, the reference the other two copy), or 'compiled' (every instruction as a freshly
+   *  compiled one-instruction block, emulator/jit.ts), so each implementation meets the hardware. */
+  constructor(opts: { engine?: 'interpreter' | 'handlers' | 'compiled' } = {}) {
     this.cpu = new CPU(this.mem, 0, { codeSlots: 64 });
-    this.cpu.jitSteps = opts.compiled ?? false;
+    this.cpu.jitSteps = opts.engine === 'compiled';
+    this.cpu.referenceDispatch = opts.engine === 'handlers';
   }
 
   private allocFrame(): number {

@@ -29,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
       // validation failures (bad options, unknown commands) come with a message; errors thrown by a
       // command's handler come without one and keep their own type
       if (err && !msg) throw err;
-      throw new UserError(msg || err.message, 2);
+      throw new UserError((msg || err.message).replace(/\s*\n\s*/g, ' '), 2);
     })
     .exitProcess(false);
   for (const cmd of [runCommand, imagesCommand, cpuTestCommand]) cmd(cli);

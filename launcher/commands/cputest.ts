@@ -13,7 +13,7 @@ export function cpuTestCommand(y: Argv): Argv {
       .option('json', { type: 'boolean', default: false, describe: 'print the results as JSON' })
       .option('filter', { type: 'string', describe: 'run only vectors whose name contains TEXT' })
       .option('max-failures', { type: 'number', default: 10, describe: 'how many failures to describe in full' })
-      .option('compiled', { type: 'boolean', default: false, describe: 'run each instruction through the block compiler instead of the interpreter' })
+      .option('engine', { choices: ['interpreter', 'handlers', 'compiled'] as const, default: 'interpreter' as const, describe: 'how to execute: the interpreter, every op through its reference handler, or each instruction through the block compiler' })
       .check((args) => {
         const n = args['max-failures'];
         if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return '--max-failures must be a non-negative integer';
@@ -21,7 +21,7 @@ export function cpuTestCommand(y: Argv): Argv {
       }),
     (args) => {
       const files = (args.files ?? []) as string[];
-      const runner = new VectorRunner({ compiled: args.compiled as boolean });
+      const runner = new VectorRunner({ engine: args.engine as 'interpreter' | 'handlers' | 'compiled' });
       let passed = 0, failed = 0;
       const failures: VectorResult[] = [];
       for (const f of files) {

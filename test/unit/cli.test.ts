@@ -26,7 +26,7 @@ describe('lguest-ts CLI', () => {
     expect(r.stderr).toMatch(/Unknown argument: frobnicate/);
   });
   it('rejects bad option values with one line', () => {
-    for (const args of [['run', '--mem', 'lots', 'hello'], ['run', '--cpus', '0', 'hello'], ['run', '--timeout', '-1', 'hello'], ['cpu-test', '--max-failures', '-2', 'x.json']]) {
+    for (const args of [['run', '--mem', 'lots', 'hello'], ['run', '--cpus', '0', 'hello'], ['run', '--timeout', '-1', 'hello'], ['cpu-test', '--max-failures', '-2', 'x.json'], ['cpu-test', '--engine', 'bogus', 'x.json']]) {
       const r = cli(...args);
       expect(r.status, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);

@@ -11,9 +11,9 @@ import { VectorRunner, loadVectorFile } from '../../emulator/cputest.ts';
 const dir = dirname(fileURLToPath(import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
 
-for (const engine of ['interpreter', 'block compiler'] as const)
+for (const engine of ['interpreter', 'handlers', 'compiled'] as const)
 describe(`CPU test vectors from this machine's CPU (${engine})`, () => {
-  const runner = new VectorRunner({ compiled: engine === 'block compiler' });
+  const runner = new VectorRunner({ engine });
   it('has the committed vector set', () => {
     expect(files.length).toBeGreaterThanOrEqual(12);
   });
