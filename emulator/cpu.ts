@@ -771,11 +771,11 @@ export class CPU {
   writeSys32(lin: number, v: number): void { this.writeLinear(lin, 4, v, false); }
 
   physRead8(pa: number): number {
-    return pa < this.memSize ? this.m8[pa] : 0xff;
+    return pa >= 0 && pa < this.memSize ? this.m8[pa] : 0xff;
   }
 
   physWrite8(pa: number, v: number): void {
-    if (pa >= this.memSize) return;
+    if (pa < 0 || pa >= this.memSize) return;
     this.m8[pa] = v;
     if (this.mem.codePages[pa >>> 12] !== 0 && this.mem.codeHit(pa, 1)) this.codeWritten(pa >>> 12);
   }
@@ -809,7 +809,7 @@ export class CPU {
   fillTlb(lin: number, write: boolean, user: boolean, fetch: boolean): void {
     let perms: number;
     if ((this.cr0 & CR0_PG) === 0) {
-      this.walkFrame = lin & ~0xfff;
+      this.walkFrame = (lin & ~0xfff) >>> 0; // unsigned: addresses above 2 GiB are beyond RAM, not negative
       perms = TLB_R_SUP | TLB_R_USR | TLB_W_SUP | TLB_W_USR;
     } else {
       const code = walkPageTables(this, lin, write, user, true);

@@ -9,7 +9,9 @@ import type { CPU } from '../cpu.ts';
 import { alu } from './alu.ts';
 import { defineOp } from './registry.ts';
 
-const REP_CHUNK = 16384;
+/** Iterations a REP instruction runs before it gives the run loop a turn (EIP stays on it). Every
+ *  iteration also counts against the run's budget, so a time slice stays a time slice. */
+const REP_CHUNK = 4096;
 const F_A16 = 1, F_REP = 2, F_REPNE = 4;
 
 function readN(c: CPU, s: number, off: number, n: number): number {
@@ -53,7 +55,9 @@ function stringOp(kind: number, n: number) {
     const sh = n === 1 ? 24 : n === 2 ? 16 : 0;
     let count = rep ? (a16 ? c.r16[ECX << 1] : c.r32[ECX] >>> 0) : 1;
     let budget = REP_CHUNK;
+    let iterations = 0;
     while (count !== 0) {
+      iterations++;
       switch (kind) {
         case 0: writeN(c, ES, idx(c, EDI, a16), n, readN(c, seg, idx(c, ESI, a16), n)); break;
         case 1: alu(c, 7, readN(c, seg, idx(c, ESI, a16), n), readN(c, ES, idx(c, EDI, a16), n), sh); break;
@@ -69,16 +73,18 @@ function stringOp(kind: number, n: number) {
       else c.r32[ECX] = count | 0;
       if (kind === 1 || kind === 4) {
         const zf = c.getZF();
-        if ((fl & F_REPNE) !== 0 ? zf : !zf) return;
+        if ((fl & F_REPNE) !== 0 ? zf : !zf) break;
       }
       if (--budget === 0 && count !== 0) {
         // come back to this instruction later: it is not retired yet
         c.eip = c.prevEip;
         c.retired--;
+        c.budget -= iterations;
         c.stop = 1;
         return;
       }
     }
+    if (iterations > 1) c.budget -= iterations - 1;
   };
 }
 

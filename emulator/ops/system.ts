@@ -340,6 +340,7 @@ function insOuts(out: boolean) {
     const port = c.r16[EDX << 1];
     let count = rep ? (a16 ? c.r16[ECX << 1] : c.r32[ECX] >>> 0) : 1;
     if (count !== 0) checkIo(c, port, n); // the permission check comes before any memory access
+    let chunk = 4096; // as REP string instructions: give the run loop a turn now and then
     while (count !== 0) {
       if (out) {
         const off = a16 ? c.r16[ESI << 1] : c.r32[ESI];
@@ -360,6 +361,13 @@ function insOuts(out: boolean) {
       if (a16) c.r16[ECX << 1] = count; else c.r32[ECX] = count | 0;
       if (c.exitReason !== ExitReason.None && count !== 0) {
         c.eip = c.prevEip;
+        return;
+      }
+      if (--chunk === 0 && count !== 0) {
+        c.eip = c.prevEip;
+        c.retired--;
+        c.budget -= 4096;
+        c.stop = 1;
         return;
       }
     }
