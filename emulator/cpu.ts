@@ -12,8 +12,8 @@
  *   the right permission bit) that inlines into handlers; everything else goes to a `...Slow` function.
  */
 import {
-  AC, AC_VEC, AF, CF, CR0_AM, CR0_PG, CR0_WP, CS, DB, DF, DF_VEC, DS, ESP, GP, ID, IF, IOPL_MASK, NT, OF,
-  PF, PF_VEC, PFEC_I, PFEC_U, PFEC_W, RF, SF, SS, SS_VEC, TF, VM, ZF, PAGE_SIZE,
+  AC, AC_VEC, AF, CF, CR0_AM, CR0_PG, CS, DF, DF_VEC, ESP, GP, ID, IF, IOPL_MASK, NT, OF,
+  PF, PF_VEC, RF, SF, SS, SS_VEC, TF, VM, ZF, PAGE_SIZE,
 } from './constants.ts';
 import { ExitReason } from './exits.ts';
 import { PhysicalMemory } from '../mmu/memory.ts';
@@ -1354,4 +1354,3 @@ function isDoubleFault(first: number, second: number): boolean {
   return false;
 }
 
-export { DF };

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { CPU, ExceptionMode } from './cpu.ts';
 import { PhysicalMemory } from '../mmu/memory.ts';
-import { CR0_PG, CS, DS, ES, FS, GS, SS, IF, PTE_P, PTE_RW, PTE_US, REG32_NAMES } from './constants.ts';
+import { CR0_PG, CS, DS, ES, FS, GS, SS, IF, PTE_P, PTE_RW, PTE_US } from './constants.ts';
 import { ExitReason } from './exits.ts';
 
 export interface VectorState {
@@ -255,4 +255,3 @@ export function loadVectorFile(path: string): Vector[] {
   return data as Vector[];
 }
 
-export { REG32_NAMES };

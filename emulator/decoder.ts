@@ -803,9 +803,3 @@ export function probeInstruction(code: Uint8Array, offset: number, codeSize32 = 
   if (p.iOp[0] === misc.INVALID) return -6;
   return len;
 }
-
-/** Decode into pool row 0 of a scratch pool and return the op name (for traces and tests). */
-export function opIdOf(code: Uint8Array, codeSize32 = true): number {
-  probeInstruction(code, 0, codeSize32);
-  return probePool!.iOp[0];
-}

@@ -22,7 +22,6 @@ import { ZERO_REG } from './constants.ts';
 
 export type BlockFn = (c: CPU) => number;
 
-const INLINE_CALLS = process.env.LGUEST_TS_JIT_CALLS !== 'table';
 
 /** Ops whose template touches only registers and flags: no fault, no EIP. */
 const PURE = new Set([
@@ -184,7 +183,7 @@ export function compileBlock(c: CPU, k0: number, count: number): BlockFn {
       lines.push(`c.prevEip = (e + ${off}) | 0; c.eip = (e + ${off + len}) | 0; c.jitIdx = ${done}${i};`);
     }
     if (t === null && !called.includes(c.iOp[k])) called.push(c.iOp[k]);
-    lines.push(t ?? (INLINE_CALLS ? `h${c.iOp[k]}(c, ${k});` : `H[${c.iOp[k]}](c, ${k});`));
+    lines.push(t ?? `h${c.iOp[k]}(c, ${k});`);
     if (t === null || WRITES.has(name)) lines.push(`if (c.stop !== 0) return ${done}${i + 1};`);
     off += len;
     if (last && pure) lines.push(`c.eip = (e + ${off}) | 0;`);
@@ -194,8 +193,8 @@ export function compileBlock(c: CPU, k0: number, count: number): BlockFn {
   let fn = cache.get(source);
   if (fn === undefined) {
     if (cache.size >= CACHE_LIMIT) cache.clear();
-    const factory = new Function('H', 'shift', 'alu', 'mulFlags', 'mulHighS', ...called.map((op) => `h${op}`), `return function block_${k0}(c) {\n${source}\n};`);
-    fn = factory(HANDLERS, shift, alu, mulFlags, mulHighS, ...called.map((op) => HANDLERS[op])) as BlockFn;
+    const factory = new Function('shift', 'alu', 'mulFlags', 'mulHighS', ...called.map((op) => `h${op}`), `return function block_${k0}(c) {\n${source}\n};`);
+    fn = factory(shift, alu, mulFlags, mulHighS, ...called.map((op) => HANDLERS[op])) as BlockFn;
     cache.set(source, fn);
   }
   return fn;

@@ -4,7 +4,7 @@
  * pages of MOV, POP, LDS/LES/LFS/LGS/LSS). Every check raises the exception and error code the manual
  * gives, before anything changes.
  */
-import { CS, DS, ES, FS, GP, GS, NP, SS, SS_VEC } from './constants.ts';
+import { DS, ES, FS, GP, GS, NP, SS, SS_VEC } from './constants.ts';
 import type { CPU } from './cpu.ts';
 
 /** Scratch: the descriptor read by the last readDescriptor call. */
@@ -110,4 +110,3 @@ export function nullInaccessibleSegments(cpu: CPU): void {
   }
 }
 
-export { CS };

@@ -3,8 +3,8 @@
  * instruction pages (undefined flags are computed the way the hardware of this project's test machine
  * does where the vectors show it; see test/vectors/README.md).
  */
-import { AF, CF, DE, OF, PF, SF, ZF } from '../constants.ts';
-import { type CPU, PARITY } from '../cpu.ts';
+import { AF, CF, DE, OF, SF, ZF } from '../constants.ts';
+import { PARITY } from '../cpu.ts';
 import { defineOp } from './registry.ts';
 
 function szp8(v: number): number {

@@ -4,7 +4,6 @@
  * are reported), RDTSC.
  */
 import { CF, CR0_EM, CR0_MP, CR0_TS, CR4_TSD, DF, EAX, EBX, ECX, EDX, GP, NM, UD } from '../constants.ts';
-import type { CPU } from '../cpu.ts';
 import { defineOp } from './registry.ts';
 
 export const NOP = defineOp('NOP', () => {});

@@ -2,12 +2,11 @@
  * Data movement: MOV in all its forms (including moffs and segment registers), MOVZX/MOVSX, LEA, XCHG,
  * XADD, CMPXCHG, CMPXCHG8B, BSWAP, the sign extensions CBW/CWDE/CWD/CDQ, LAHF/SAHF, XLAT, SALC.
  */
-import { AF, CF, DS, EAX, EBX, ECX, EDX, PF, SF, SS, ZF } from '../constants.ts';
+import { AF, CF, EAX, EBX, ECX, EDX, PF, SF, SS, ZF } from '../constants.ts';
 import type { CPU } from '../cpu.ts';
 import { alu } from './alu.ts';
 import { defineOp } from './registry.ts';
 import { loadSegment } from '../segments.ts';
-import { UD } from '../constants.ts';
 
 // ---- MOV E, G / G, E ----
 export const MOV_EbGb_R = defineOp('MOV_EbGb_R', (c, k) => { c.r8[c.iRm[k]] = c.r8[c.iReg[k]]; });
@@ -215,4 +214,3 @@ function movToSeg(c: CPU, s: number, sel: number): void {
   c.stop = 1;
 }
 
-export { DS, UD };

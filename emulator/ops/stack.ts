@@ -3,7 +3,7 @@
  * PUSHF/POPF (with the IF/IOPL rules of CPL and IOPL), ENTER and LEAVE. Every form leaves ESP unchanged
  * when it faults.
  */
-import { EBP, ESP, GP, IF, IOPL_MASK, SS, TF } from '../constants.ts';
+import { EBP, ESP, IF, SS, TF } from '../constants.ts';
 import type { CPU } from '../cpu.ts';
 import { defineOp } from './registry.ts';
 import { loadSegment } from '../segments.ts';
@@ -178,4 +178,3 @@ export const LEAVEW = defineOp('LEAVEW', (c) => {
   c.r16[EBP << 1] = v;
 });
 
-export { GP, IOPL_MASK };

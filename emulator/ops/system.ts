@@ -6,7 +6,7 @@
  */
 import {
   CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR0_AM, CR4_PAE, CR4_PGE, CR4_PSE, DF, ECX, EDI, EDX, ES, ESI, GP, IF,
-  IOPL_MASK, UD, ZF, EAX,
+  IOPL_MASK, ZF, EAX,
 } from '../constants.ts';
 import type { CPU } from '../cpu.ts';
 import { ExitReason } from '../exits.ts';
@@ -376,4 +376,3 @@ function insOuts(out: boolean) {
 export const INS = defineOp('INS', insOuts(false));
 export const OUTS = defineOp('OUTS', insOuts(true));
 
-export { UD };
