@@ -24,6 +24,7 @@ const IMAGES: ImageInfo[] = [
   { name: 'usermode', kind: 'lguest', description: 'ring-3 processes with their own page tables, system calls, preemption' },
   { name: 'timer', kind: 'lguest', description: 'clock events and halt until interrupt' },
   { name: 'misbehave', kind: 'lguest', description: 'one forbidden act per run (case=NAME), each killed with its reason' },
+  { name: 'virtcon', kind: 'lguest', description: 'a virtio console driver: output queue, interrupts, input (input=N), bad rings (bad=CASE) killed' },
   { name: 'paging', kind: 'lguest', description: 'shadow paging stress: copy-on-write, 10 address spaces, large mappings, kernel-mapping changes, A/D bits' },
 ];
 

@@ -13,6 +13,7 @@ import {
   HARDWARE_SUBARCH_LGUEST, KEEP_SEGMENTS, LOADER_TYPE_UNDEFINED, PAGE_SIZE, PAGING_2LEVEL, PAGING_PAE,
 } from '../switcher/layout.ts';
 import { LguestBus } from '../devices/lguest-bus.ts';
+import { consoleLayout } from '../devices/virtio-console.ts';
 import { parseElf, type ElfImage } from './elf.ts';
 import { UserError } from './errors.ts';
 
@@ -76,8 +77,9 @@ export function prepareGuest(o: {
         : `${o.imageName}: the kernel leaves no room for the boot page tables in ${o.memMiB} MiB`);
     }
   }
-  const bus0Pages = 1;
-  const layout = layoutFor(memBytes, bus0Pages);
+  // The descriptor page and the console's rings (devices/lguest-bus.ts).
+  const busPages = 1 + consoleLayout(memBytes).pages;
+  const layout = layoutFor(memBytes, busPages);
   const mem = new PhysicalMemory(layout.totalBytes);
   const g = (gpa: number) => layout.memBase + gpa;
   for (const s of elf.segments) mem.writeBytes(g(s.paddr), o.image.subarray(s.offset, s.offset + s.fileSize));

@@ -14,7 +14,7 @@ import { UserError } from './errors.ts';
 import { prepareGuest } from './lguest-layout.ts';
 import { CTRL, type Fate, type HostStats } from '../switcher/lguest.ts';
 import { HCALL_NAMES } from '../switcher/layout.ts';
-import type { LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
+import type { InputMessage, LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
 
 const WORKER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'vcpu-worker.mjs');
 
@@ -36,6 +36,9 @@ export interface LguestBootOptions {
   timeoutSec?: number;
   /** Console bytes as the guest writes them. */
   onConsole?: (bytes: Uint8Array) => void;
+  /** Console input (the virtio console's input queue): called once per boot with a function that hands
+   *  bytes to the guest; returns what stops the input at the end of the boot. */
+  consoleInput?: (send: (bytes: Uint8Array) => void) => () => void;
   /** Told before each reboot. */
   onRestart?: (n: number, reason: string) => void;
   /** Reboots allowed before giving up (default MAX_RESTARTS). */
@@ -154,6 +157,14 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     ctrl: ctrl.buffer as SharedArrayBuffer, entry: g.entry, initrdBytes: g.initrdBytes,
     deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, port: port2,
   };
+  // Console input goes to the worker on the same channel; the doorbell and the wake word make the vCPU
+  // look (it reads the channel between slices and before sleeping).
+  const stopInput = o.consoleInput?.((bytes) => {
+    port1.postMessage({ t: 'input', bytes } satisfies InputMessage);
+    Atomics.store(ctrl, CTRL.doorbell, 1);
+    Atomics.add(ctrl, CTRL.wake, 1);
+    Atomics.notify(ctrl, CTRL.wake);
+  });
   try {
     const reply = await Promise.race([workers.run(task), death]);
     if (!reply.ok) throw new Error(`the vCPU 0 worker failed: ${reply.error}`);
@@ -165,6 +176,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     return r;
   } finally {
     if (timer) clearTimeout(timer);
+    stopInput?.();
     stop();
     port1.close();
   }
@@ -184,6 +196,15 @@ function printStats(s: LguestStats): void {
   if (s.shadow) w(`  shadow: ${Object.entries(s.shadow).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 }
 
+/** stdin feeds the virtio console's input queue while a boot runs (read as it comes; a terminal stays
+ *  in its normal line mode). */
+function stdinInput(send: (bytes: Uint8Array) => void): () => void {
+  const stdin = process.stdin;
+  const onData = (b: Buffer) => send(new Uint8Array(b));
+  stdin.on('data', onData);
+  return () => { stdin.off('data', onData); stdin.pause(); };
+}
+
 /** The CLI's lguest mode. */
 export async function runLguest(opts: RunOptions): Promise<number> {
   const image = readFileSync(opts.image);
@@ -197,6 +218,7 @@ export async function runLguest(opts: RunOptions): Promise<number> {
     image, imageName: opts.imageArg, memMiB: opts.memMiB, cpus: opts.cpus, pae: opts.pae, cmdline: opts.cmdline,
     initrd, initrdName: opts.initrd, timeoutSec: opts.timeoutSec,
     onConsole: (b) => { if (b.length) lastByte = b[b.length - 1]; process.stdout.write(b); },
+    consoleInput: stdinInput,
     onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
   });
   if (lastByte !== 10) process.stdout.write('\n');

@@ -3,7 +3,7 @@
  * worker receives exactly one task (the guest to run), streams console bytes over its MessagePort while
  * the guest runs, and posts exactly one final message: how the guest ended, with the statistics.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import { PhysicalMemory } from '../mmu/memory.ts';
 import type { ShadowHost, ShadowPageTables, ShadowStats } from '../mmu/shadow-api.ts';
@@ -13,6 +13,7 @@ import { startGuest } from '../switcher/host.ts';
 import { runGuest } from '../switcher/core.ts';
 import { CTRL, type Fate, type HostStats } from '../switcher/lguest.ts';
 import { PAGE_SIZE } from '../switcher/layout.ts';
+import { VirtioConsole } from '../devices/virtio-console.ts';
 
 /** What the Launcher hands a vCPU worker. */
 export interface VcpuTask {
@@ -36,6 +37,8 @@ export interface VcpuTask {
 
 /** Messages on the live channel, worker to Launcher. */
 export type LiveMessage = { t: 'console'; bytes: Uint8Array } | { t: 'end' };
+/** Messages on the live channel, Launcher to worker (read with receiveMessageOnPort between slices). */
+export type InputMessage = { t: 'input'; bytes: Uint8Array };
 
 export interface VcpuResult {
   vcpu: number;
@@ -75,14 +78,40 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     doorbell: new Int32Array(task.ctrl, CTRL.doorbell * 4, 1),
   });
   const limit = lg.pfnLimit * PAGE_SIZE;
+  // [L:320] The virtio console (abi 7.3): served here, inside the guest's NOTIFY; its IRQs go through
+  // CTRL.irqs like any Launcher interrupt. Its bounds checks are its own (a bad ring kills the guest
+  // with a reason naming the ring).
+  const vcon = new VirtioConsole({
+    limit,
+    read8: (a) => mem.read8(task.memBase + a),
+    read16: (a) => mem.read16(task.memBase + a),
+    read32: (a) => mem.read32(task.memBase + a) >>> 0,
+    write16: (a, v) => mem.write16(task.memBase + a, v),
+    write32: (a, v) => mem.write32(task.memBase + a, v | 0),
+    readBytes: (a, n) => mem.readBytes(task.memBase + a, n),
+    writeBytes: (a, b) => mem.writeBytes(task.memBase + a, b),
+    fill: (a, n, v) => mem.fill(task.memBase + a, n, v),
+    kill: (reason) => lg.kill(reason),
+    irq: (n) => { Atomics.or(ctrl, CTRL.irqs, 1 << n); },
+    output: consoleOut,
+  }, task.deviceGpa);
+  const takeInput = () => {
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      const msg = m.message as InputMessage;
+      if (msg.t === 'input') vcon.input(msg.bytes);
+    }
+  };
   const fate = runGuest(vcpu, {
     ctrl,
-    poll: flush,
+    poll() { takeInput(); flush(); },
     // [L:310] NOTIFY: a device address goes to the devices; anything else below the guest's limit is the
     // early console (the NUL-terminated string there, verbatim); at or above it, the Launcher gives up.
     notify(addr) {
       if (addr >= limit) { lg.kill(`Bad NOTIFY 0x${addr.toString(16)}`); return; }
-      if (addr >= task.deviceGpa && addr < task.deviceGpa + task.devicePages * PAGE_SIZE) return;
+      if (addr >= task.deviceGpa && addr < task.deviceGpa + task.devicePages * PAGE_SIZE) {
+        if (!vcon.notify(addr)) lg.kill(`Bad NOTIFY 0x${addr.toString(16)} (no device there)`);
+        return;
+      }
       const bytes = lg.readBytes(addr, Math.min(NOTIFY_STRING_MAX, limit - addr));
       const n = bytes.indexOf(0);
       consoleOut(n < 0 ? bytes : bytes.subarray(0, n));
