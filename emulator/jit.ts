@@ -49,6 +49,21 @@ function eaExpr(c: CPU, k: number): string {
   return parts.length === 1 ? `(${parts[0]} | 0)` : `((${parts.join(' + ')}) | 0)`;
 }
 
+/** Statements that read the dword at seg:ea into `dst` (declared by the caller): the CPU's read32 fast
+ *  path written out, so it needs no call; anything unusual goes to readSlow as in read32. */
+function read32Code(dst: string, seg: number, ea: string): string {
+  return `{ const o = ${ea}, lin = (sb[${seg}] + o) | 0, te = tlb[lin >>> 12]; `
+    + `if ((o >>> 0) + 3 > rl[${seg}] || (te & c.readBit) === 0 || (lin & 0xfff) > 0xffc) ${dst} = c.readSlow(${seg}, o, 4); `
+    + `else { const pa = (te & ~0xfff) | (lin & 0xfff); ${dst} = (pa & 3) === 0 ? m32[pa >> 2] : c.dv.getInt32(pa, true); } }`;
+}
+
+/** The same for write32. */
+function write32Code(seg: number, ea: string, value: string): string {
+  return `{ const o = ${ea}, v = ${value}, lin = (sb[${seg}] + o) | 0, te = tlb[lin >>> 12]; `
+    + `if ((o >>> 0) + 3 > wl[${seg}] || (te & c.writeBit) === 0 || (lin & 0xfff) > 0xffc) c.writeSlow(${seg}, o, 4, v); `
+    + `else { const pa = (te & ~0xfff) | (lin & 0xfff); if ((pa & 3) === 0) m32[pa >> 2] = v; else c.dv.setInt32(pa, v, true); } }`;
+}
+
 const ALU_EXPR: Record<string, [string, string, boolean]> = {
   ADD: ['(a + b) | 0', 'c.lfAdd(a, b, r);', true],
   SUB: ['(a - b) | 0', 'c.lfSub(a, b, r);', true],
@@ -83,9 +98,9 @@ function template(c: CPU, k: number): string | null {
     if (form === 'EdGd' && !mem) return `{ const a = r32[${rm}], b = r32[${reg}], r = ${expr}; ${flags}${store ? ` r32[${rm}] = r;` : ''} }`;
     if (form === 'GdEd' && !mem) return `{ const a = r32[${reg}], b = r32[${rm}], r = ${expr}; ${flags}${store ? ` r32[${reg}] = r;` : ''} }`;
     if (form === 'EdId' && !mem) return `{ const a = r32[${rm}], b = ${imm}, r = ${expr}; ${flags}${store ? ` r32[${rm}] = r;` : ''} }`;
-    if (form === 'GdEd' && mem) return `{ const a = r32[${reg}], b = c.read32(${seg}, ${eaExpr(c, k)}), r = ${expr}; ${flags}${store ? ` r32[${reg}] = r;` : ''} }`;
-    if (form === 'EdGd' && mem && !store) return `{ const a = c.read32(${seg}, ${eaExpr(c, k)}), b = r32[${reg}], r = ${expr}; ${flags} }`;
-    if (form === 'EdId' && mem && !store) return `{ const a = c.read32(${seg}, ${eaExpr(c, k)}), b = ${imm}, r = ${expr}; ${flags} }`;
+    if (form === 'GdEd' && mem) return `{ let b = 0; ${read32Code('b', seg, eaExpr(c, k))} const a = r32[${reg}], r = ${expr}; ${flags}${store ? ` r32[${reg}] = r;` : ''} }`;
+    if (form === 'EdGd' && mem && !store) return `{ let a = 0; ${read32Code('a', seg, eaExpr(c, k))} const b = r32[${reg}], r = ${expr}; ${flags} }`;
+    if (form === 'EdId' && mem && !store) return `{ let a = 0; ${read32Code('a', seg, eaExpr(c, k))} const b = ${imm}, r = ${expr}; ${flags} }`;
     if (form === 'EdGd' && mem) return `{ const a = c.rmwRead32(${seg}, ${eaExpr(c, k)}), b = r32[${reg}], r = ${expr}; ${flags} c.rmwWrite32(r); }`;
     return `{ const a = c.rmwRead32(${seg}, ${eaExpr(c, k)}), b = ${imm}, r = ${expr}; ${flags} c.rmwWrite32(r); }`;
   }
@@ -102,12 +117,12 @@ function template(c: CPU, k: number): string | null {
       ? `alu(c, 7, c.read8(${seg}, ${eaExpr(c, k)}), ${imm}, 24);`
       : `c.rmwWrite8(alu(c, ${sub}, c.rmwRead8(${seg}, ${eaExpr(c, k)}), ${imm}, 24));`;
     case 'TEST_EbGb_R': return `alu(c, 4, r8[${rm}], r8[${reg}], 24);`;
-    case 'TEST_EdId_M': return `c.lfLogic(c.read32(${seg}, ${eaExpr(c, k)}) & ${imm});`;
-    case 'MOV_GdEd_M': return `r32[${reg}] = c.read32(${seg}, ${eaExpr(c, k)});`;
+    case 'TEST_EdId_M': return `{ let a = 0; ${read32Code('a', seg, eaExpr(c, k))} c.lfLogic(a & ${imm}); }`;
+    case 'MOV_GdEd_M': return `{ let v = 0; ${read32Code('v', seg, eaExpr(c, k))} r32[${reg}] = v; }`;
     case 'MOV_EdGd_R': return `r32[${rm}] = r32[${reg}];`;
-    case 'MOV_EdGd_M': return `c.write32(${seg}, ${eaExpr(c, k)}, r32[${reg}]);`;
+    case 'MOV_EdGd_M': return write32Code(seg, eaExpr(c, k), `r32[${reg}]`);
     case 'MOV_EdId_R': return `r32[${rm}] = ${imm};`;
-    case 'MOV_EdId_M': return `c.write32(${seg}, ${eaExpr(c, k)}, ${imm});`;
+    case 'MOV_EdId_M': return write32Code(seg, eaExpr(c, k), `${imm}`);
     case 'MOV_GbEb_M': return `r8[${reg}] = c.read8(${seg}, ${eaExpr(c, k)});`;
     case 'MOV_EbGb_M': return `c.write8(${seg}, ${eaExpr(c, k)}, r8[${reg}]);`;
     case 'MOVZX_GdEb_R': return `r32[${reg}] = r8[${rm}];`;
@@ -148,7 +163,10 @@ const CACHE_LIMIT = 50_000;
 
 /** Compile `count` instructions starting at pool row k0 into a block function. */
 export function compileBlock(c: CPU, k0: number, count: number): BlockFn {
-  const lines: string[] = ['const r32 = c.r32, r16 = c.r16, r8 = c.r8;', 'const e = c.eip;'];
+  const lines: string[] = [
+    'const r32 = c.r32, r16 = c.r16, r8 = c.r8, m32 = c.m32, tlb = c.tlb, sb = c.segBase, rl = c.segRLim, wl = c.segWLim;',
+    'const e = c.eip;',
+  ];
   // Handlers called by the block are bound to parameters of the factory, so each call site has one
   // known target that V8 can inline.
   const called: number[] = [];
