@@ -51,6 +51,10 @@ const TLB_LIST_MAX = 16384;
 const MAX_BLOCK = 48;
 const CODE_SLOTS = 2048;
 const POOL_SIZE = 1 << 18;
+/** Entries of the cache of instructions that straddle a page boundary. */
+const CROSS_CACHE = 256;
+/** Entry-table marker: the instruction at this offset straddles the page boundary. */
+const CROSSES_PAGE = -1;
 /** Runs of a block in the interpreter before it is compiled (LGUEST_TS_JIT_THRESHOLD overrides it; 0 turns
  *  the block compiler off). */
 const JIT_THRESHOLD = envThreshold(process.env.LGUEST_TS_JIT_THRESHOLD, 24);
@@ -207,8 +211,12 @@ export class CPU {
   codeBit = 1;
   /** Physical page of the block being executed (to notice writes into it). */
   curCodePage = -1;
-  /** Scratch for decoding an instruction that crosses a page boundary. */
+  /** Scratch for decoding an instruction that crosses a page boundary, and the cache of such decoded
+   *  instructions (physical address of the first byte -> pool row, with the epoch it is valid in). */
   private readonly crossBuf = new Uint8Array(16);
+  private readonly crossPa = new Int32Array(CROSS_CACHE).fill(-1);
+  private readonly crossK = new Int32Array(CROSS_CACHE);
+  private readonly crossEpoch = new Int32Array(CROSS_CACHE);
 
   // ---- run state ----
   exitReason: ExitReason = ExitReason.None;
@@ -892,6 +900,7 @@ export class CPU {
   flushCodeCache(): void {
     this.epoch++;
     this.lastBlock = 0;
+    this.crossPa.fill(-1);
     this.codePageSlot.fill(0);
     this.slotPage.fill(-1);
     this.blkFn.fill(undefined, 0, this.poolNext);
@@ -938,7 +947,8 @@ export class CPU {
     if (slot < 0 || this.slotGen[slot] !== this.mem.codeGen[page]) slot = this.newCodeSlot(page);
     this.curCodePage = page;
     const k = this.slotEntries[(slot << 12) | (pa & 0xfff)];
-    if (k !== 0) return k;
+    if (k > 0) return k;
+    if (k === CROSSES_PAGE) return this.decodeCrossPage(eip, pa);
     return this.decodeBlock(slot, pa, eip);
   }
 
@@ -970,8 +980,9 @@ export class CPU {
       const pageLeft = PAGE_SIZE - off;
       const len = decodeInstruction(this, k, this.m8, pageBase + off, Math.min(pageLeft, 15), limitLeft, this.code32);
       if (len === DECODE_INCOMPLETE) {
-        if (n === 0) return this.decodeCrossPage(eip);
-        break;
+        if (n !== 0) break;
+        this.slotEntries[(slot << 12) | (pa & 0xfff)] = CROSSES_PAGE;
+        return this.decodeCrossPage(eip, pa);
       }
       n++;
       k++;
@@ -986,26 +997,52 @@ export class CPU {
     return k0;
   }
 
-  /** Decode an instruction whose bytes straddle two pages into scratch slot 0 (not cached). Fetching the
-   *  second page may raise #PF with CR2 at its start, as the hardware does. */
-  private decodeCrossPage(eip: number): number {
+  /**
+   * An instruction whose bytes straddle two pages. Fetching the second page may raise #PF with CR2 at its
+   * start, as the hardware does. Decoded ones are kept in a small cache by the physical address of their
+   * first byte, valid while the CPU's translation and code epoch is the one they were decoded in (so a
+   * new mapping of the second page, or a write to either page's code, decodes it again). They are blocks
+   * of one instruction; with the cache off (full) they use scratch row 0, which is never cached.
+   */
+  private decodeCrossPage(eip: number, pa: number): number {
+    const ep = (this.epoch + this.mem.codeEpoch[0]) | 0;
+    const h = (pa ^ (pa >>> 12)) & (CROSS_CACHE - 1);
+    if (this.crossPa[h] === pa && this.crossEpoch[h] === ep) return this.crossK[h];
     const lin = (this.segBase[CS] + eip) | 0;
     const first = PAGE_SIZE - (lin & 0xfff);
     const buf = this.crossBuf;
-    const pa1 = this.translateFetch(lin);
-    for (let i = 0; i < first; i++) buf[i] = this.physRead8(pa1 + i);
-    // The decoder asks for more only if it needs it; map the second page lazily by decoding once with
-    // what we have, then with the second page.
+    for (let i = 0; i < first; i++) buf[i] = this.physRead8(pa + i);
+    // The decoder asks for more only if it needs it: decode with what we have, then with the second page.
     const limitLeft = this.segLimit[CS] - (eip >>> 0) + 1;
     let len = decodeInstruction(this, 0, buf, 0, first, limitLeft, this.code32);
+    let pa2 = -1;
     if (len === DECODE_INCOMPLETE) {
-      const pa2 = this.translateFetch((lin + first) | 0);
+      pa2 = this.translateFetch((lin + first) | 0);
       for (let i = first; i < 16; i++) buf[i] = this.physRead8(pa2 + i - first);
       len = decodeInstruction(this, 0, buf, 0, 15, limitLeft, this.code32);
     }
     this.blkLen[0] = 1;
-    this.curCodePage = -1;
-    return 0;
+    // keep it: copy row 0 into a pool row and note both pages as holding code
+    if (pa2 < 0 || pa2 >= this.memSize || this.poolNext + 1 >= POOL_SIZE) return 0;
+    const k = this.poolNext++;
+    this.iOp[k] = this.iOp[0]; this.iLen[k] = this.iLen[0]; this.iReg[k] = this.iReg[0]; this.iRm[k] = this.iRm[0];
+    this.iBase[k] = this.iBase[0]; this.iIdx[k] = this.iIdx[0]; this.iScale[k] = this.iScale[0];
+    this.iSeg[k] = this.iSeg[0]; this.iFlags[k] = this.iFlags[0]; this.iSub[k] = this.iSub[0];
+    this.iDisp[k] = this.iDisp[0]; this.iImm[k] = this.iImm[0]; this.iImm2[k] = this.iImm2[0];
+    this.blkLen[k] = 1;
+    this.blkFn[k] = undefined;
+    this.blkHits[k] = 0;
+    const page2 = pa2 >>> 12;
+    this.mem.markCode(pa >>> 12, pa & 0xfff, PAGE_SIZE);
+    if ((this.mem.codePages[page2] & this.codeBit) === 0) {
+      Atomics.or(this.mem.codePages, page2, this.codeBit);
+      this.protectCodePage(page2);
+    }
+    this.mem.markCode(page2, 0, len - first);
+    this.crossPa[h] = pa;
+    this.crossK[h] = k;
+    this.crossEpoch[h] = (this.epoch + this.mem.codeEpoch[0]) | 0;
+    return k;
   }
 
   private translateFetch(lin: number): number {

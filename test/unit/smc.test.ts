@@ -71,6 +71,37 @@ for (const jit of [false, true]) {
       expect(cpu.r32[0]).toBe(9);
     });
 
+    it('an instruction straddling two pages runs hot, then its second half is patched', () => {
+      // mov eax, imm32 at 0x1ffd: opcode and one immediate byte in page 1, the rest in page 2
+      const { mem, cpu } = machine([], jit);
+      const code = [
+        0xb9, 0x64, 0x00, 0x00, 0x00, //                  mov ecx, 100
+        0xe9, 0xf3, 0x0f, 0x00, 0x00, //                  jmp 0x1ffd
+      ];
+      mem.writeBytes(0x1000, Uint8Array.from(code));
+      mem.writeBytes(0x1100, Uint8Array.from([
+        0xc6, 0x05, 0x01, 0x20, 0x00, 0x00, 0x55, // mov byte [0x2001], 0x55
+        0xb9, 0x01, 0x00, 0x00, 0x00, //             mov ecx, 1
+        0xe9, 0xec, 0x0e, 0x00, 0x00, //             jmp 0x1ffd
+      ]));
+      mem.writeBytes(0x1ffd, Uint8Array.from([
+        0xb8, 0x11, 0x22, 0x33, 0x44, // 0x1ffd loop: mov eax, 0x44332211 (straddles 0x2000)
+        0x49, //                                      dec ecx
+        0x75, 0xf8, //                                jnz loop
+        0xf4, //                                      hlt
+      ]));
+      runToHlt(cpu);
+      expect(cpu.r32[0] >>> 0).toBe(0x44332211);
+      mem.write8(0x2001, 0x99); // the Host patches the last immediate byte, in the second page
+      cpu.eip = 0x1000;
+      runToHlt(cpu);
+      expect(cpu.r32[0] >>> 0).toBe(0x99332211);
+      // and now the guest code patches it itself (its routine was written before any of this ran)
+      cpu.eip = 0x1100;
+      runToHlt(cpu);
+      expect(cpu.r32[0] >>> 0).toBe(0x55332211);
+    });
+
     it('data written next to code does not disturb the code', () => {
       const { cpu } = machine([
         0xb9, 0xe8, 0x03, 0x00, 0x00, //             mov ecx, 1000
