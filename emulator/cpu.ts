@@ -674,11 +674,7 @@ export class CPU {
       const lin = (this.segBase[s] + off) | 0;
       const e = this.tlb[lin >>> 12];
       if ((e & wc) !== 0 && (off >>> 0) + size - 1 <= this.segWLim[s] && (lin & 0xfff) <= 0x1000 - size) {
-        const pa = (e & ~0xfff) | (lin & 0xfff);
-        if (size === 1) this.m8[pa] = v;
-        else if (size === 2) this.dv.setUint16(pa, v, true);
-        else this.dv.setInt32(pa, v, true);
-        if (this.mem.codeHit(pa, size)) this.codeWritten(pa >>> 12);
+        this.writeCodePage((e & ~0xfff) | (lin & 0xfff), size, v);
         return;
       }
     }
@@ -720,13 +716,18 @@ export class CPU {
     return size === 4 ? v | 0 : v;
   }
 
+  /** Write `size` bytes (within one page of RAM) to a page that holds decoded code, and drop that code
+   *  if the write touched its bytes. */
+  private writeCodePage(pa: number, size: number, v: number): void {
+    if (size === 1) this.m8[pa] = v;
+    else if (size === 2) this.dv.setUint16(pa, v, true);
+    else this.dv.setInt32(pa, v, true);
+    if (this.mem.codeHit(pa, size)) this.codeWritten(pa >>> 12);
+  }
+
   rmwWriteSlow(v: number, size: number): void {
     if (this.rmwPa2 === -2) {
-      const pa = this.rmwPa;
-      if (size === 1) this.m8[pa] = v;
-      else if (size === 2) this.dv.setUint16(pa, v, true);
-      else this.dv.setInt32(pa, v, true);
-      if (this.mem.codeHit(pa, size)) this.codeWritten(pa >>> 12);
+      this.writeCodePage(this.rmwPa, size, v);
       return;
     }
     if (this.rmwPa2 === -3) {
@@ -1092,7 +1093,7 @@ export class CPU {
       error = 0;
     }
     this.delivering = vector;
-    deliverInterrupt(this, vector, error, eip, false, prev >= 0 || true);
+    deliverInterrupt(this, vector, error, eip, false, true);
     this.delivering = -1;
   }
 

@@ -28,29 +28,22 @@ export const PUSH_Iw = defineOp('PUSH_Iw', (c, k) => { c.push16(c.iImm[k]); });
 export const PUSH_Ed_M = defineOp('PUSH_Ed_M', (c, k) => { c.push32(c.read32(c.iSeg[k], c.ea(k))); });
 export const PUSH_Ew_M = defineOp('PUSH_Ew_M', (c, k) => { c.push16(c.read16(c.iSeg[k], c.ea(k))); });
 
-/** POP m: the address is computed with ESP already incremented (SDM POP). */
-export const POP_Ed_M = defineOp('POP_Ed_M', (c, k) => {
-  const v = c.peek32(0);
+/** POP m: the address is computed with ESP already incremented (SDM POP), but a faulting write must
+ *  leave ESP as it was when the exception is delivered (delivery happens inside the write, so ESP is put
+ *  back before it rather than restored after). */
+function popMem(c: CPU, k: number, n: 2 | 4): void {
+  const v = n === 4 ? c.peek32(0) : c.peek16(0);
   const sp = c.r32[ESP];
-  // the address is computed with the incremented ESP, but a faulting write must leave ESP as it was
-  // when the exception is delivered (delivery happens inside the write, so no restore after it)
-  c.adjustSp(4);
+  c.adjustSp(n);
   const ea = c.ea(k);
   c.r32[ESP] = sp;
-  c.write32(c.iSeg[k], ea, v);
-  c.adjustSp(4);
-});
-export const POP_Ew_M = defineOp('POP_Ew_M', (c, k) => {
-  const v = c.peek16(0);
-  const sp = c.r32[ESP];
-  // the address is computed with the incremented ESP, but a faulting write must leave ESP as it was
-  // when the exception is delivered (delivery happens inside the write, so no restore after it)
-  c.adjustSp(2);
-  const ea = c.ea(k);
-  c.r32[ESP] = sp;
-  c.write16(c.iSeg[k], ea, v);
-  c.adjustSp(2);
-});
+  if (n === 4) c.write32(c.iSeg[k], ea, v);
+  else c.write16(c.iSeg[k], ea, v);
+  c.adjustSp(n);
+}
+
+export const POP_Ed_M = defineOp('POP_Ed_M', (c, k) => popMem(c, k, 4));
+export const POP_Ew_M = defineOp('POP_Ew_M', (c, k) => popMem(c, k, 2));
 
 // ---- segment registers (iSub = segment). With a 32-bit operand the CPU moves 4 bytes of stack but
 // writes only the 16-bit selector, leaving the upper half of the slot alone. ----
