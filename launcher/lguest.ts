@@ -12,7 +12,9 @@ import type { ShadowStats } from '../mmu/shadow-api.ts';
 import type { RunOptions } from './commands/run.ts';
 import { UserError } from './errors.ts';
 import { prepareGuest } from './lguest-layout.ts';
-import { CTRL, type Fate, type HostStats } from '../switcher/lguest.ts';
+import type { Fate, HostStats } from '../switcher/lguest.ts';
+import { CTRL, MAX_VCPUS, VC, newCtrl } from '../switcher/smp.ts';
+import { Shadow } from '../mmu/shadow.ts';
 import { HCALL_NAMES } from '../switcher/layout.ts';
 import type { InputMessage, LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
 
@@ -47,7 +49,8 @@ export interface LguestBootOptions {
 
 export interface LguestStats {
   boots: number;
-  vcpus: Array<{ vcpu: number; instructions: number }>;
+  /** Per vCPU; `started` false for a secondary the guest never started (VCPU_START). */
+  vcpus: Array<{ vcpu: number; instructions: number; started: boolean }>;
   host: HostStats;
   shadow: ShadowStats | null;
 }
@@ -79,11 +82,12 @@ export class VcpuWorkers {
 
 /** [L:200] Boot one guest (and reboot it on request) until it powers off, dies or runs out of time. */
 export async function bootLguest(o: LguestBootOptions, workers?: VcpuWorkers): Promise<LguestResult> {
-  if (o.cpus !== 1) {
-    throw new UserError(`--cpus ${o.cpus}: SMP guests are not supported yet (lguest guests are uniprocessor); use --cpus 1`);
+  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > MAX_VCPUS) {
+    throw new UserError(`--cpus ${o.cpus}: a guest has 1 to ${MAX_VCPUS} vCPUs`);
   }
-  const own = workers === undefined;
-  const w = workers ?? new VcpuWorkers(o.cpus);
+  // Every vCPU needs its own worker for the whole boot: a pool too small for this guest is not used.
+  const own = workers === undefined || workers.size < o.cpus;
+  const w = own ? new VcpuWorkers(o.cpus) : workers;
   try {
     return await bootLoop(o, w);
   } finally {
@@ -106,79 +110,109 @@ async function bootLoop(o: LguestBootOptions, workers: VcpuWorkers): Promise<Lgu
   }
 }
 
-function mergeStats(prev: LguestStats | undefined, r: VcpuResult, boots: number): LguestStats {
-  if (!prev) return { boots, vcpus: [{ vcpu: r.vcpu, instructions: r.retired }], host: r.stats, shadow: r.shadow };
+/** One boot's ending: the guest's fate and every vCPU's result. */
+interface BootResult {
+  fate: Fate;
+  results: VcpuResult[];
+}
+
+function mergeStats(prev: LguestStats | undefined, r: BootResult, boots: number): LguestStats {
+  const s: LguestStats = prev ?? {
+    boots, vcpus: [], shadow: null,
+    host: { exits: {}, traps: {}, hypercalls: {}, faultsFixed: 0, faultsReflected: 0, trapsReflected: 0, interruptsDelivered: 0, ioEmulated: 0, instructions: 0 },
+  };
   const add = (a: Record<string, number>, b: Record<string, number>) => { for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v; };
-  const h = prev.host;
-  add(h.exits, r.stats.exits); add(h.traps, r.stats.traps); add(h.hypercalls, r.stats.hypercalls);
-  for (const k of ['faultsFixed', 'faultsReflected', 'trapsReflected', 'interruptsDelivered', 'ioEmulated', 'instructions'] as const) h[k] += r.stats[k];
-  prev.vcpus[0].instructions += r.retired;
-  if (prev.shadow && r.shadow) for (const k of Object.keys(r.shadow) as (keyof ShadowStats)[]) prev.shadow[k] += r.shadow[k];
-  prev.boots = boots;
-  return prev;
+  const h = s.host;
+  for (const v of r.results) {
+    add(h.exits, v.stats.exits); add(h.traps, v.stats.traps); add(h.hypercalls, v.stats.hypercalls);
+    for (const k of ['faultsFixed', 'faultsReflected', 'trapsReflected', 'interruptsDelivered', 'ioEmulated', 'instructions'] as const) h[k] += v.stats[k];
+    const row = s.vcpus.find((x) => x.vcpu === v.vcpu);
+    if (row) { row.instructions += v.retired; row.started ||= v.started; }
+    else s.vcpus.push({ vcpu: v.vcpu, instructions: v.retired, started: v.started });
+    if (v.shadow) {
+      if (!s.shadow) s.shadow = { ...v.shadow };
+      else for (const k of Object.keys(v.shadow) as (keyof ShadowStats)[]) s.shadow[k] += v.shadow[k];
+    }
+  }
+  s.boots = boots;
+  return s;
 }
 
 /** One boot: fresh memory, one worker per vCPU, until that guest ends. */
-async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: number | undefined): Promise<VcpuResult> {
+async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: number | undefined): Promise<BootResult> {
   const g = prepareGuest({
     image: o.image, imageName: o.imageName, memMiB: o.memMiB, pae: o.pae, cmdline: o.cmdline,
     initrd: o.initrd, initrdName: o.initrdName,
   });
-  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL.words * 4));
+  const n = o.cpus;
+  const ctrl = newCtrl(n);
+  const vc = (v: number, w: number) => CTRL.vcpuBase + v * CTRL.vcpuWords + w;
+  const ring = (v: number) => {
+    Atomics.store(ctrl, vc(v, VC.doorbell), 1);
+    Atomics.add(ctrl, vc(v, VC.wake), 1);
+    Atomics.notify(ctrl, vc(v, VC.wake));
+  };
+  const stop = () => {
+    Atomics.store(ctrl, CTRL.stop, 1);
+    for (let v = 0; v < n; v++) ring(v);
+  };
   const poolMap = new SharedArrayBuffer((g.layout.poolBytes >>> 12) * 4);
-  const { port1, port2 } = new MessageChannel();
-  let ended!: () => void;
-  let gotEnd = false;
-  const liveDone = new Promise<void>((res) => { ended = res; });
-  // A worker that dies (terminated, crashed) closes its end of the channel without saying 'end': that
-  // ends the boot with an error instead of waiting for a result that will never come.
+  const shadowState = new SharedArrayBuffer(Shadow.stateBytes(g.layout.pfnLimit));
+  // [L:205] One live channel per vCPU. A worker that dies (terminated, crashed) closes its end without
+  // saying 'end': that stops the other vCPUs and ends the boot with an error instead of waiting for a
+  // result that will never come.
   let died!: (e: Error) => void;
   const death = new Promise<never>((_, rej) => { died = rej; });
   death.catch(() => {});
-  port1.on('message', (m: LiveMessage) => {
-    if (m.t === 'console') o.onConsole?.(m.bytes);
-    else if (m.t === 'end') { gotEnd = true; ended(); }
+  const channels = Array.from({ length: n }, (_, v) => {
+    const { port1, port2 } = new MessageChannel();
+    let gotEnd = false;
+    let ended!: () => void;
+    const done = new Promise<void>((res) => { ended = res; });
+    port1.on('message', (m: LiveMessage) => {
+      if (m.t === 'console') o.onConsole?.(m.bytes);
+      else if (m.t === 'end') { gotEnd = true; ended(); }
+    });
+    port1.on('close', () => { if (!gotEnd) { stop(); died(new Error(`the vCPU ${v} worker died before the guest ended`)); } });
+    return { port1, port2, done };
   });
-  port1.on('close', () => { if (!gotEnd) died(new Error('the vCPU 0 worker died before the guest ended')); });
-  const stop = () => {
-    Atomics.store(ctrl, CTRL.stop, 1);
-    Atomics.store(ctrl, CTRL.doorbell, 1);
-    Atomics.add(ctrl, CTRL.wake, 1);
-    Atomics.notify(ctrl, CTRL.wake);
-  };
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   if (deadline !== undefined) {
     timer = setTimeout(() => { timedOut = true; stop(); }, Math.max(0, deadline - Date.now()));
   }
-  const task: VcpuTask = {
-    vcpu: 0, memSize: g.mem.size, shared: g.mem.share(), poolMap, poolBytes: g.layout.poolBytes,
+  const tasks = channels.map((ch, v): VcpuTask => ({
+    vcpu: v, memSize: g.mem.size, shared: g.mem.share(), poolMap, poolBytes: g.layout.poolBytes,
     memBase: g.layout.memBase, memBytes: g.layout.memBytes, pfnLimit: g.layout.pfnLimit, pae: o.pae,
-    ctrl: ctrl.buffer as SharedArrayBuffer, entry: g.entry, initrdBytes: g.initrdBytes,
-    deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, port: port2,
-  };
-  // Console input goes to the worker on the same channel; the doorbell and the wake word make the vCPU
-  // look (it reads the channel between slices and before sleeping).
+    ctrl: ctrl.buffer as SharedArrayBuffer, shadowState, entry: g.entry, initrdBytes: g.initrdBytes,
+    deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, port: ch.port2,
+  }));
+  // Console input goes to vCPU 0 (which serves the devices) on its channel; the doorbell and the wake
+  // word make it look (it reads the channel between slices and before sleeping).
   const stopInput = o.consoleInput?.((bytes) => {
-    port1.postMessage({ t: 'input', bytes } satisfies InputMessage);
-    Atomics.store(ctrl, CTRL.doorbell, 1);
-    Atomics.add(ctrl, CTRL.wake, 1);
-    Atomics.notify(ctrl, CTRL.wake);
+    channels[0].port1.postMessage({ t: 'input', bytes } satisfies InputMessage);
+    ring(0);
   });
   try {
-    const reply = await Promise.race([workers.run(task), death]);
-    if (!reply.ok) throw new Error(`the vCPU 0 worker failed: ${reply.error}`);
-    // [L:210] Drain the live channel: everything the worker posted before its result arrives first on
-    // the port, ending with 'end'; only then close it.
-    await Promise.race([liveDone, death]);
-    const r = reply.result;
-    if (timedOut && r.fate.kind === 'stopped') r.fate = { kind: 'stopped', reason: `--timeout: stopped the guest after ${o.timeoutSec} s` };
-    return r;
+    const replies = await Promise.race([Promise.all(tasks.map((t) => workers.run(t))), death]);
+    const results: VcpuResult[] = [];
+    replies.forEach((reply, v) => {
+      if (!reply.ok) throw new Error(`the vCPU ${v} worker failed: ${reply.error}`);
+      results.push(reply.result);
+    });
+    // [L:210] Drain the live channels: everything a worker posted before its result arrives first on
+    // its port, ending with 'end'; only then close them.
+    await Promise.race([Promise.all(channels.map((c) => c.done)), death]);
+    // The guest's fate is the one of the vCPU whose kill (or SHUTDOWN) came first.
+    const dead = Atomics.load(ctrl, CTRL.dead);
+    const fate = results[dead > 0 && dead <= n ? dead - 1 : 0].fate;
+    if (timedOut && fate.kind === 'stopped') return { fate: { kind: 'stopped', reason: `--timeout: stopped the guest after ${o.timeoutSec} s` }, results };
+    return { fate, results };
   } finally {
     if (timer) clearTimeout(timer);
     stopInput?.();
     stop();
-    port1.close();
+    for (const c of channels) c.port1.close();
   }
 }
 
@@ -192,7 +226,7 @@ function printStats(s: LguestStats): void {
   w(`  page faults: ${s.host.faultsFixed} fixed by the shadow, ${s.host.faultsReflected} reflected to the guest`);
   w(`  traps reflected: ${s.host.trapsReflected}; I/O instructions emulated: ${s.host.ioEmulated}`);
   w(`  interrupts delivered: ${s.host.interruptsDelivered}`);
-  for (const v of s.vcpus) w(`  vCPU ${v.vcpu}: ${v.instructions} instructions retired`);
+  for (const v of s.vcpus) w(`  vCPU ${v.vcpu}: ${v.started ? `${v.instructions} instructions retired` : 'never started'}`);
   if (s.shadow) w(`  shadow: ${Object.entries(s.shadow).map(([k, v]) => `${k} ${v}`).join(', ')}`);
 }
 

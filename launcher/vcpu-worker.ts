@@ -9,9 +9,11 @@ import { PhysicalMemory } from '../mmu/memory.ts';
 import type { ShadowHost, ShadowPageTables, ShadowStats } from '../mmu/shadow-api.ts';
 import { Shadow } from '../mmu/shadow.ts';
 import { HostPool } from '../switcher/pool.ts';
-import { startGuest } from '../switcher/host.ts';
+import { startGuest, startSecondary, type SecondaryStart } from '../switcher/host.ts';
 import { runGuest } from '../switcher/core.ts';
-import { CTRL, type Fate, type HostStats } from '../switcher/lguest.ts';
+import type { Fate, HostStats } from '../switcher/lguest.ts';
+import { CTRL, SmpLink, VC, VCPU_STATE_RUNNING, VCPU_STATE_STARTING } from '../switcher/smp.ts';
+import { LockedShadow } from '../switcher/shared-shadow.ts';
 import { PAGE_SIZE } from '../switcher/layout.ts';
 import { VirtioConsole } from '../devices/virtio-console.ts';
 
@@ -26,7 +28,10 @@ export interface VcpuTask {
   memBytes: number;
   pfnLimit: number;
   pae: boolean;
+  /** The guest's control block (switcher/smp.ts). */
   ctrl: SharedArrayBuffer;
+  /** The shadow tables' bookkeeping, shared by the guest's vCPUs (Shadow.stateBytes(pfnLimit) bytes). */
+  shadowState: SharedArrayBuffer;
   entry: number;
   initrdBytes: number;
   /** Guest-physical range of the device pages (NOTIFY there is for a device, not the console). */
@@ -42,6 +47,8 @@ export type InputMessage = { t: 'input'; bytes: Uint8Array };
 
 export interface VcpuResult {
   vcpu: number;
+  /** False for a secondary vCPU the guest never started. */
+  started: boolean;
   fate: Fate;
   stats: HostStats;
   shadow: ShadowStats | null;
@@ -51,9 +58,28 @@ export interface VcpuResult {
 /** The largest string one early-console NOTIFY may print. */
 const NOTIFY_STRING_MAX = 4096;
 
-/** Shadow paging: mmu/shadow.ts, the seed's page_tables.c. */
-function makeShadow(host: ShadowHost): ShadowPageTables {
-  return new Shadow(host);
+/** How long vCPU 0 waits for the other vCPUs to leave before it tears the shadow tables down (ms). */
+const TEARDOWN_WAIT_MS = 10_000;
+
+/** A secondary vCPU waits here until the guest starts it (VCPU_START), or the guest ends first (null). */
+function waitForStart(link: SmpLink): SecondaryStart | null {
+  const ctrl = link.ctrl;
+  for (;;) {
+    const seq = Atomics.load(ctrl, link.mine(VC.wake));
+    if (link.stopRequested() || Atomics.load(ctrl, CTRL.dead) !== 0) return null;
+    if (Atomics.load(ctrl, link.mine(VC.state)) === VCPU_STATE_STARTING) {
+      Atomics.store(ctrl, link.mine(VC.state), VCPU_STATE_RUNNING);
+      return {
+        eip: ctrl[link.mine(VC.startEip)] >>> 0, esp: ctrl[link.mine(VC.startEsp)] >>> 0,
+        pgdir: ctrl[link.mine(VC.startPgdir)] >>> 0,
+      };
+    }
+    Atomics.wait(ctrl, link.mine(VC.wake), seq, 1000);
+  }
+}
+
+function emptyStats(): HostStats {
+  return { exits: {}, traps: {}, hypercalls: {}, faultsFixed: 0, faultsReflected: 0, trapsReflected: 0, interruptsDelivered: 0, ioEmulated: 0, instructions: 0 };
 }
 
 /** [L:300] The vCPU's whole life, in its worker. */
@@ -61,6 +87,7 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   const mem = new PhysicalMemory(task.memSize, task.shared);
   const pool = new HostPool(mem, 0, task.poolBytes, task.poolMap);
   const ctrl = new Int32Array(task.ctrl);
+  const link = new SmpLink(ctrl, task.vcpu);
   const port = task.port;
   let out: Uint8Array[] = [];
   let outBytes = 0;
@@ -72,16 +99,34 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     port.postMessage({ t: 'console', bytes } satisfies LiveMessage);
   };
   const consoleOut = (b: Uint8Array) => { out.push(b); outBytes += b.length; if (outBytes >= PAGE_SIZE) flush(); };
-  const { lg, vcpu } = startGuest({
+  // Shadow paging: mmu/shadow.ts, the seed's page_tables.c, over bookkeeping every vCPU shares; vCPU 0
+  // sets it up, the others attach, and with more than one vCPU every call takes the guest's shadow lock.
+  const makeShadow = (host: ShadowHost): ShadowPageTables => {
+    const s = new Shadow(host, { state: task.shadowState, attach: task.vcpu !== 0 });
+    return link.ncpus > 1 ? new LockedShadow(s, link) : s;
+  };
+  const base = {
     mem, memBase: task.memBase, memBytes: task.memBytes, pfnLimit: task.pfnLimit, pae: task.pae, pool,
-    console: consoleOut, makeShadow, entry: task.entry, initrdBytes: task.initrdBytes,
-    doorbell: new Int32Array(task.ctrl, CTRL.doorbell * 4, 1),
-  });
+    console: consoleOut, makeShadow, link,
+  };
+  let started: ReturnType<typeof startGuest>;
+  if (task.vcpu === 0) {
+    started = startGuest({ ...base, entry: task.entry, initrdBytes: task.initrdBytes });
+  } else {
+    const start = waitForStart(link);
+    if (start === null) {
+      leaveGuest(link);
+      port.postMessage({ t: 'end' } satisfies LiveMessage);
+      return { vcpu: task.vcpu, started: false, fate: { kind: 'stopped', reason: 'never started' }, stats: emptyStats(), shadow: null, retired: 0 };
+    }
+    started = startSecondary(base, start);
+  }
+  const { lg, vcpu } = started;
   const limit = lg.pfnLimit * PAGE_SIZE;
-  // [L:320] The virtio console (abi 7.3): served here, inside the guest's NOTIFY; its IRQs go through
-  // CTRL.irqs like any Launcher interrupt. Its bounds checks are its own (a bad ring kills the guest
-  // with a reason naming the ring).
-  const vcon = new VirtioConsole({
+  // [L:320] The virtio console (abi 7.3): served by vCPU 0, inside its NOTIFY or, for a kick another vCPU
+  // queued, between its time slices. Its IRQs go to vCPU 0. Its bounds checks are its own (a bad ring
+  // kills the guest with a reason naming the ring).
+  const vcon = task.vcpu !== 0 ? null : new VirtioConsole({
     limit,
     read8: (a) => mem.read8(task.memBase + a),
     read16: (a) => mem.read16(task.memBase + a),
@@ -92,24 +137,38 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     writeBytes: (a, b) => mem.writeBytes(task.memBase + a, b),
     fill: (a, n, v) => mem.fill(task.memBase + a, n, v),
     kill: (reason) => lg.kill(reason),
-    irq: (n) => { Atomics.or(ctrl, CTRL.irqs, 1 << n); },
+    irq: (n) => { Atomics.or(ctrl, link.mine(VC.irqs), 1 << n); },
     output: consoleOut,
   }, task.deviceGpa);
+  const deviceNotify = (addr: number) => {
+    if (!vcon!.notify(addr)) lg.kill(`Bad NOTIFY 0x${addr.toString(16)} (no device there)`);
+  };
   const takeInput = () => {
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
       const msg = m.message as InputMessage;
-      if (msg.t === 'input') vcon.input(msg.bytes);
+      if (msg.t === 'input') vcon?.input(msg.bytes);
     }
   };
   const fate = runGuest(vcpu, {
     ctrl,
-    poll() { takeInput(); flush(); },
-    // [L:310] NOTIFY: a device address goes to the devices; anything else below the guest's limit is the
+    poll() {
+      takeInput();
+      if (vcon) link.takeKicks(deviceNotify);
+      flush();
+    },
+    // [L:310] NOTIFY: a device address goes to the devices (on vCPU 0; another vCPU queues it for vCPU 0,
+    // as lguest's eventfd handed kicks to the Launcher); anything else below the guest's limit is the
     // early console (the NUL-terminated string there, verbatim); at or above it, the Launcher gives up.
     notify(addr) {
       if (addr >= limit) { lg.kill(`Bad NOTIFY 0x${addr.toString(16)}`); return; }
       if (addr >= task.deviceGpa && addr < task.deviceGpa + task.devicePages * PAGE_SIZE) {
-        if (!vcon.notify(addr)) lg.kill(`Bad NOTIFY 0x${addr.toString(16)} (no device there)`);
+        if (vcon) deviceNotify(addr);
+        else {
+          while (!link.queueKick(addr)) {
+            if (link.stopRequested() || Atomics.load(ctrl, CTRL.dead) !== 0) return;
+            Atomics.wait(ctrl, link.mine(VC.wake), Atomics.load(ctrl, link.mine(VC.wake)), 1);
+          }
+        }
         return;
       }
       const bytes = lg.readBytes(addr, Math.min(NOTIFY_STRING_MAX, limit - addr));
@@ -118,11 +177,29 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     },
   });
   flush();
-  const shadow = { ...lg.shadow.stats };
-  lg.shadow.releaseAll();
-  shadow.leakedFrames = lg.shadow.stats.leakedFrames;
+  let shadow: ShadowStats | null = null;
+  if (task.vcpu === 0) {
+    // The shadow tables go when every other vCPU has left (they are shared); vCPU 0 reports their figures.
+    const deadline = Date.now() + TEARDOWN_WAIT_MS;
+    for (let n = Atomics.load(ctrl, CTRL.alive); n > 1 && Date.now() < deadline; n = Atomics.load(ctrl, CTRL.alive)) {
+      Atomics.wait(ctrl, CTRL.alive, n, 100);
+    }
+    shadow = { ...lg.shadow.stats };
+    if (Atomics.load(ctrl, CTRL.alive) <= 1) {
+      lg.shadow.releaseAll();
+      shadow.leakedFrames = lg.shadow.stats.leakedFrames;
+    }
+  } else {
+    leaveGuest(link);
+  }
   port.postMessage({ t: 'end' } satisfies LiveMessage);
-  return { vcpu: task.vcpu, fate, stats: lg.stats, shadow, retired: vcpu.cpu.retired };
+  return { vcpu: task.vcpu, started: true, fate, stats: lg.stats, shadow, retired: vcpu.cpu.retired };
+}
+
+/** A secondary vCPU is done with the guest (vCPU 0 waits for all of them before the teardown). */
+function leaveGuest(link: SmpLink): void {
+  Atomics.sub(link.ctrl, CTRL.alive, 1);
+  Atomics.notify(link.ctrl, CTRL.alive);
 }
 
 parentPort?.on('message', (task: VcpuTask) => {

@@ -12,7 +12,8 @@ import {
   FIRST_EXTERNAL_VECTOR, GDT_ENTRIES, GUEST_PL, GUEST_TSS_SEL, IDT_ENTRIES, LGUEST_CS, LGUEST_DS, LGUEST_IRQS,
   LGUEST_RO_STATE, LGUEST_SYSCALL_VECTOR, LGUEST_TRAP_ENTRY, TRAPNUM_SWITCHER, TSS_LIMIT, X86_EFLAGS_IF,
 } from './layout.ts';
-import { CTRL, wallClockMs, type Fate, type LgCpu } from './lguest.ts';
+import { wallClockMs, type Fate, type LgCpu } from './lguest.ts';
+import { VC } from './smp.ts';
 import { copyInGuestInfo } from './segments.ts';
 import { checkClock, deliverTrap, interruptPending, tryDeliverInterrupt } from './interrupts.ts';
 import { doHypercalls } from './hypercalls.ts';
@@ -92,8 +93,22 @@ function wantsGuestBack(c: LgCpu): boolean {
   return (c.lg.readData('irq_enabled') & X86_EFLAGS_IF) !== 0 || c.lg.readData('irq_pending') === 0;
 }
 
-function takeLauncherIrqs(c: LgCpu, ctrl: Int32Array): void {
-  if (ctrl[CTRL.irqs] !== 0) c.irqsPending |= Atomics.exchange(ctrl, CTRL.irqs, 0);
+/** Virtual IRQs raised for this vCPU by the devices and the other vCPUs. */
+function takeLauncherIrqs(c: LgCpu): void {
+  c.irqsPending |= c.lg.link.takeIrqs();
+}
+
+/** [H:145] A TLB shootdown from another vCPU (switcher/smp.ts): drop every cached translation, and the
+ *  PAE PDPTEs the CPU cached at the last CR3 load, as the real Switcher's CR3 reload would. */
+function answerShootdown(c: LgCpu): void {
+  c.cpu.flushTlb(true);
+  if (c.lg.pae && !loadPdptes(c.cpu)) c.lg.kill('bad shadow PDPTE');
+  c.lg.link.flushed();
+}
+
+/** Must this vCPU stop: the Launcher said so, or another vCPU ended the guest. */
+function mustStop(c: LgCpu): boolean {
+  return c.lg.link.stopRequested() || c.lg.link.deadElsewhere();
 }
 
 const STOPPED = -1;
@@ -102,9 +117,21 @@ const STOPPED = -1;
  *  STOPPED. Between slices the guest is still inside the machine; when an interrupt waits, the Host
  *  raises its own IRQ, which the CPU delivers through a Switcher gate like any trap. */
 function runGuestOnce(c: LgCpu, io: VcpuIo): number {
-  const lg = c.lg, cpu = c.cpu;
+  const lg = c.lg, link = lg.link;
   enterGuest(c);
   if (lg.dead !== null) return STOPPED;
+  // Only now, with every shadow call of the entry done, do shootdowns start waiting for this vCPU.
+  if (link.enter()) answerShootdown(c);
+  try {
+    return runInGuest(c, io);
+  } finally {
+    link.leave();
+  }
+}
+
+function runInGuest(c: LgCpu, io: VcpuIo): number {
+  const lg = c.lg, cpu = c.cpu, link = lg.link;
+  const doorbell = link.mine(VC.doorbell);
   let injected = false;
   for (;;) {
     const before = cpu.retired;
@@ -116,10 +143,11 @@ function runGuestOnce(c: LgCpu, io: VcpuIo): number {
     }
     if (exit === ExitReason.Budget || exit === ExitReason.Doorbell) {
       bump(lg.stats.exits, exit === ExitReason.Budget ? 'time-slice' : 'doorbell');
-      if (exit === ExitReason.Doorbell) Atomics.store(io.ctrl, CTRL.doorbell, 0);
+      if (exit === ExitReason.Doorbell) Atomics.store(io.ctrl, doorbell, 0);
+      if (link.flushPending()) answerShootdown(c);
       io.poll();
-      if (Atomics.load(io.ctrl, CTRL.stop) !== 0) return STOPPED;
-      takeLauncherIrqs(c, io.ctrl);
+      if (mustStop(c) || lg.dead !== null) return STOPPED;
+      takeLauncherIrqs(c);
       checkClock(c);
       if (!injected && wantsGuestBack(c)) {
         cpu.pendingIrq = HOST_IRQ_VECTOR;
@@ -251,11 +279,16 @@ function handleTrap(c: LgCpu, trapnum: number): void {
 /** [H:120] Sleep while HALTed: until the clock event's deadline, a Launcher IRQ or a stop request. */
 function sleepUntilInterrupt(c: LgCpu, io: VcpuIo): void {
   io.poll();
-  const seq = Atomics.load(io.ctrl, CTRL.wake);
-  if (Atomics.load(io.ctrl, CTRL.stop) !== 0 || io.ctrl[CTRL.irqs] !== 0) return;
+  const link = c.lg.link, wake = link.mine(VC.wake);
+  const seq = Atomics.load(io.ctrl, wake);
+  if (mustStop(c) || io.ctrl[link.mine(VC.irqs)] !== 0) return;
   const now = wallClockMs();
   const timeout = c.clockDeadline !== 0 ? Math.max(0, c.clockDeadline - now) : HALT_POLL_MS;
-  if (timeout > 0) Atomics.wait(io.ctrl, CTRL.wake, seq, timeout);
+  if (timeout > 0) Atomics.wait(io.ctrl, wake, seq, timeout);
+}
+
+function stoppedFate(c: LgCpu): Fate {
+  return c.lg.link.deadElsewhere() ? { kind: 'stopped', reason: 'another vCPU ended the guest' } : { kind: 'stopped', reason: 'stopped by the Launcher' };
 }
 
 /** [H:110] run_guest: the vCPU's whole life. Returns how the guest ended. */
@@ -265,8 +298,8 @@ export function runGuest(c: LgCpu, io: VcpuIo): Fate {
     // Hypercalls first (a NOTIFY among them goes to the Launcher right away).
     if (c.hcallPending) doHypercalls(c, (addr) => io.notify(addr));
     if (lg.dead !== null) break;
-    if (Atomics.load(io.ctrl, CTRL.stop) !== 0) return { kind: 'stopped', reason: 'stopped by the Launcher' };
-    takeLauncherIrqs(c, io.ctrl);
+    if (mustStop(c)) return stoppedFate(c);
+    takeLauncherIrqs(c);
     checkClock(c);
     // [H:125] Deliver the first pending, unblocked interrupt, if the guest can take it now.
     const { irq, more } = interruptPending(c);
@@ -279,7 +312,7 @@ export function runGuest(c: LgCpu, io: VcpuIo): Fate {
     const trap = runGuestOnce(c, io);
     if (trap === STOPPED) {
       if (lg.dead !== null) break;
-      return { kind: 'stopped', reason: 'stopped by the Launcher' };
+      return stoppedFate(c);
     }
     bump(lg.stats.exits, trap === HOST_IRQ_VECTOR ? 'host-irq' : trap === LGUEST_TRAP_ENTRY ? 'hypercall' : `trap ${trap}`);
     handleTrap(c, trap);

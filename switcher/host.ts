@@ -13,35 +13,65 @@ export interface StartOptions extends Omit<GuestConfig, 'switcher' | 'switcherCo
   entry: number;
   /** Bytes of initrd at the top of RAM (page-rounded), for the boot page tables' placement. */
   initrdBytes: number;
-  /** The vCPU's doorbell word (shared with the Launcher). */
-  doorbell: Int32Array;
+}
+
+/** A secondary vCPU's start (VCPU_START's arguments, switcher/smp.ts). */
+export interface SecondaryStart {
+  eip: number;
+  esp: number;
+  /** The starter's guest top level (gpa): the new vCPU runs on it. */
+  pgdir: number;
+}
+
+/** The Switcher code page, the guest seen from this vCPU's worker, and the vCPU with its Switcher pages. */
+function createVcpu(opts: StartOptions): { lg: Lguest; vcpu: LgCpu } {
+  const switcher = assembleSwitcher();
+  const codePage = opts.pool.alloc();
+  if (codePage < 0) throw new Error('the Host pool has no room for the Switcher');
+  opts.mem.writeBytes(codePage, switcher.bytes);
+  const lg = new Lguest({ ...opts, switcher, switcherCodePage: codePage });
+  const id = opts.link.id;
+  const cpu = new CPU(opts.mem, id);
+  cpu.doorbell = opts.link.doorbellView();
+  const vcpu = new LgCpu(lg, id, cpu);
+  lg.vcpus.push(vcpu);
+  populateSwitcherPtePage(vcpu);
+  setupReadOnlyPage(vcpu);
+  setupGuestGdt(vcpu);
+  return { lg, vcpu };
+}
+
+/** [H:020] lguest_arch_setup_regs: a zeroed register block, kernel segments at ring 1, interrupts on
+ *  (the CPU's IF is always on in the guest; the virtual one is lguest_data.irq_enabled). */
+function setupRegs(vcpu: LgCpu, eip: number): void {
+  vcpu.lg.mem.fill(vcpu.regsPage + LGUEST_REGS_PAGE_OFFSET, LGUEST_REGS_SIZE, 0);
+  vcpu.setReg('cs', KERNEL_CS);
+  vcpu.setReg('ds', KERNEL_DS);
+  vcpu.setReg('es', KERNEL_DS);
+  vcpu.setReg('ss', KERNEL_DS);
+  vcpu.setReg('eflags', INITIAL_EFLAGS);
+  vcpu.setReg('eip', eip);
+}
+
+/** [H:025] A secondary vCPU's start (VCPU_START, lguest-ts's SMP extension): like vCPU 0's, but on the
+ *  starter's page tables (the shadow bookkeeping is shared, so it attaches to it), with the stack the
+ *  starter gave and its own id in EAX. Its first hypercall must be its own LGUEST_INIT. */
+export function startSecondary(opts: Omit<StartOptions, 'entry' | 'initrdBytes'>, start: SecondaryStart): { lg: Lguest; vcpu: LgCpu } {
+  const { lg, vcpu } = createVcpu({ ...opts, entry: start.eip, initrdBytes: 0 });
+  lg.bootPgdir = start.pgdir;
+  setupRegs(vcpu, start.eip);
+  vcpu.setReg('esp', start.esp);
+  vcpu.setReg('eax', vcpu.id);
+  lg.shadow.newPagetable(vcpu, start.pgdir);
+  return { lg, vcpu };
 }
 
 /** [H:010] LHREQ_INITIALIZE: assemble the Switcher into a Host page, create the guest and its vCPU 0,
  *  build the boot page tables in guest memory (the Host's job in this lguest era, abi 3.5) and set the
  *  registers the guest starts with (abi 3.6). */
 export function startGuest(opts: StartOptions): { lg: Lguest; vcpu: LgCpu } {
-  const switcher = assembleSwitcher();
-  const codePage = opts.pool.alloc();
-  if (codePage < 0) throw new Error('the Host pool has no room for the Switcher');
-  opts.mem.writeBytes(codePage, switcher.bytes);
-  const lg = new Lguest({ ...opts, switcher, switcherCodePage: codePage });
-  const cpu = new CPU(opts.mem, 0);
-  cpu.doorbell = opts.doorbell;
-  const vcpu = new LgCpu(lg, 0, cpu);
-  lg.vcpus.push(vcpu);
-  populateSwitcherPtePage(vcpu);
-  setupReadOnlyPage(vcpu);
-  setupGuestGdt(vcpu);
+  const { lg, vcpu } = createVcpu(opts);
   lg.bootPgdir = lg.shadow.initGuestPagetable(opts.memBytes, opts.initrdBytes);
-  // [H:020] lguest_arch_setup_regs: a zeroed register block, kernel segments at ring 1, interrupts on
-  // (the CPU's IF is always on in the guest; the virtual one is lguest_data.irq_enabled).
-  opts.mem.fill(vcpu.regsPage + LGUEST_REGS_PAGE_OFFSET, LGUEST_REGS_SIZE, 0);
-  vcpu.setReg('cs', KERNEL_CS);
-  vcpu.setReg('ds', KERNEL_DS);
-  vcpu.setReg('es', KERNEL_DS);
-  vcpu.setReg('ss', KERNEL_DS);
-  vcpu.setReg('eflags', INITIAL_EFLAGS);
-  vcpu.setReg('eip', opts.entry);
+  setupRegs(vcpu, opts.entry);
   return { lg, vcpu };
 }

@@ -8,8 +8,10 @@ import {
   LGUEST_SHUTDOWN_RESTART, LGUEST_SYSCALL_VECTOR, LHCALL_FLUSH_ASYNC, LHCALL_FLUSH_TLB, LHCALL_HALT,
   LHCALL_LGUEST_INIT, LHCALL_LOAD_GDT_ENTRY, LHCALL_LOAD_IDT_ENTRY, LHCALL_LOAD_TLS, LHCALL_NEW_PGTABLE,
   LHCALL_NOTIFY, LHCALL_RING_SIZE, LHCALL_SEND_INTERRUPTS, LHCALL_SET_CLOCKEVENT, LHCALL_SET_PGD, LHCALL_SET_PMD,
-  LHCALL_SET_PTE, LHCALL_SET_STACK, LHCALL_SHUTDOWN, LHCALL_STATUS_FREE, LHCALL_TS, GUEST_PL,
+  LHCALL_SET_PTE, LHCALL_SET_STACK, LHCALL_SHUTDOWN, LHCALL_STATUS_FREE, LHCALL_TS, GUEST_PL, LHCALL_VCPU_START,
+  LHCALL_SEND_IPI, LGUEST_IRQS, VCPU_START_NO_SUCH_VCPU, VCPU_START_OK,
 } from './layout.ts';
+import { VC, VCPU_STATE_STARTING, VCPU_STATE_WAITING } from './smp.ts';
 import type { LgCpu } from './lguest.ts';
 import { guestLoadTls, loadGuestGdtEntry, loadGuestIdtEntry } from './segments.ts';
 import { guestSetClockevent } from './interrupts.ts';
@@ -26,7 +28,7 @@ function count(c: LgCpu, nr: number): void {
 }
 
 /** [H:530] do_hcall: one hypercall, synchronous or from the ring. */
-function doHcall(c: LgCpu, a: HcallArgs): void {
+function doHcall(c: LgCpu, a: HcallArgs, sync: boolean): void {
   const lg = c.lg, sh = lg.shadow;
   const [nr, a1, a2, a3, a4] = a;
   count(c, nr);
@@ -91,9 +93,37 @@ function doHcall(c: LgCpu, a: HcallArgs): void {
     case LHCALL_LOAD_TLS:
       guestLoadTls(c, a1);
       break;
+    case LHCALL_VCPU_START:
+      if (!sync) { lg.kill('VCPU_START in the async ring'); break; }
+      vcpuStart(c, a1, a2, a3);
+      break;
+    case LHCALL_SEND_IPI:
+      if (a1 >= lg.link.ncpus) { lg.kill(`SEND_IPI to vCPU ${a1}: the guest has ${lg.link.ncpus}`); break; }
+      if (a2 >= LGUEST_IRQS) { lg.kill(`SEND_IPI of IRQ ${a2}`); break; }
+      lg.link.raiseIrq(a1, a2);
+      break;
     default:
       lg.kill(`Bad hypercall ${nr}`);
   }
+}
+
+/** [H:560] VCPU_START (lguest-ts's SMP extension): start secondary vCPU `id` at `eip` with `esp`, on the
+ *  caller's current top level. EAX says whether there is such a vCPU, so a guest counts its vCPUs by
+ *  starting 1, 2, ... until the answer is "no such vCPU". */
+function vcpuStart(c: LgCpu, id: number, eip: number, esp: number): void {
+  const lg = c.lg, link = lg.link;
+  if (id >= link.ncpus) { c.setReg('eax', VCPU_START_NO_SUCH_VCPU); return; }
+  const gpgdir = lg.shadow.currentGpgdir(c);
+  const ctrl = link.ctrl;
+  ctrl[link.at(id, VC.startEip)] = eip | 0;
+  ctrl[link.at(id, VC.startEsp)] = esp | 0;
+  ctrl[link.at(id, VC.startPgdir)] = gpgdir | 0;
+  if (Atomics.compareExchange(ctrl, link.at(id, VC.state), VCPU_STATE_WAITING, VCPU_STATE_STARTING) !== VCPU_STATE_WAITING) {
+    lg.kill(`VCPU_START: vCPU ${id} is already running`);
+    return;
+  }
+  link.ring(id);
+  c.setReg('eax', VCPU_START_OK);
 }
 
 /** SET_STACK (abi 1.3, 4.8): the kernel stack for traps from user mode, pinned in the shadow. */
@@ -120,7 +150,7 @@ function doAsyncHcalls(c: LgCpu): void {
     c.nextHcall = (n + 1) % LHCALL_RING_SIZE;
     const slot = lg.lguestData + LGUEST_DATA.hcalls + n * HCALL_ARGS_SIZE;
     const args: HcallArgs = [lg.read32(slot), lg.read32(slot + 4), lg.read32(slot + 8), lg.read32(slot + 12), lg.read32(slot + 16)];
-    doHcall(c, args);
+    doHcall(c, args, false);
     lg.writeBytes(statusGpa + n, Uint8Array.of(LHCALL_STATUS_FREE));
     if (c.pendingNotify >= 0 || lg.dead !== null) break;
   }
@@ -173,7 +203,7 @@ export function doHypercalls(c: LgCpu, handleNotify: (addr: number) => void): vo
     c.pendingNotify = -1;
     handleNotify(addr);
   }
-  if (lg.dead === null) doHcall(c, args);
+  if (lg.dead === null) doHcall(c, args, true);
   if (c.pendingNotify >= 0 && lg.dead === null) {
     const addr = c.pendingNotify;
     c.pendingNotify = -1;

@@ -24,11 +24,17 @@ export const LHCALL_LOAD_TLS = 16;
 export const LHCALL_NOTIFY = 17;
 export const LHCALL_LOAD_GDT_ENTRY = 18;
 export const LHCALL_SEND_INTERRUPTS = 19;
+/** lguest-ts's SMP extension (switcher/README.md): lguest itself only ran uniprocessor guests. */
+export const LHCALL_VCPU_START = 32;
+export const LHCALL_SEND_IPI = 33;
+/** VCPU_START's results in EAX (the one hypercall that returns a value). */
+export const VCPU_START_OK = 0;
+export const VCPU_START_NO_SUCH_VCPU = 1;
 
 export const HCALL_NAMES: Record<number, string> = {
   0: 'FLUSH_ASYNC', 1: 'LGUEST_INIT', 2: 'SHUTDOWN', 4: 'NEW_PGTABLE', 5: 'FLUSH_TLB', 6: 'LOAD_IDT_ENTRY',
   7: 'SET_STACK', 8: 'TS', 9: 'SET_CLOCKEVENT', 10: 'HALT', 13: 'SET_PMD', 14: 'SET_PTE', 15: 'SET_PGD',
-  16: 'LOAD_TLS', 17: 'NOTIFY', 18: 'LOAD_GDT_ENTRY', 19: 'SEND_INTERRUPTS',
+  16: 'LOAD_TLS', 17: 'NOTIFY', 18: 'LOAD_GDT_ENTRY', 19: 'SEND_INTERRUPTS', 32: 'VCPU_START', 33: 'SEND_IPI',
 };
 
 export const LGUEST_SHUTDOWN_POWEROFF = 1;

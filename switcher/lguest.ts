@@ -12,6 +12,7 @@ import {
 } from './layout.ts';
 import type { HostPool } from './pool.ts';
 import type { SwitcherCode } from './code.ts';
+import type { SmpLink } from './smp.ts';
 
 /** How a guest ended. */
 export type Fate =
@@ -20,18 +21,7 @@ export type Fate =
   | { kind: 'killed'; reason: string }
   | { kind: 'stopped'; reason: string };
 
-/** Control words shared between a vCPU worker and the Launcher (one Int32Array over a SharedArrayBuffer). */
-export const CTRL = {
-  /** Nonzero: the CPU leaves run() at the next instruction boundary (cpu.doorbell views this word). */
-  doorbell: 0,
-  /** Nonzero: the Launcher asks the vCPU to stop (--timeout, a worker or the user gave up). */
-  stop: 1,
-  /** Bumped (and Atomics.notify'd) whenever a halted vCPU should look again. */
-  wake: 2,
-  /** Virtual IRQs raised by the Launcher's devices (bit n = IRQ n), taken with Atomics.exchange. */
-  irqs: 3,
-  words: 4,
-} as const;
+export { CTRL, VC } from './smp.ts';
 
 export interface HostStats {
   exits: Record<string, number>;
@@ -64,6 +54,8 @@ export interface GuestConfig {
    *  device address (then it is the early console). */
   deviceNotify?(addr: number): boolean;
   makeShadow(host: ShadowHost): ShadowPageTables;
+  /** This vCPU's handle on what the guest's vCPUs share (kills, shootdowns, IPIs). */
+  link: SmpLink;
 }
 
 export class Lguest {
@@ -78,6 +70,7 @@ export class Lguest {
   readonly switcherCodePage: number;
   readonly shadow: ShadowPageTables;
   readonly config: GuestConfig;
+  readonly link: SmpLink;
   readonly vcpus: LgCpu[] = [];
   /** First kill reason (lguest's lg->dead); null while alive. */
   dead: string | null = null;
@@ -106,20 +99,28 @@ export class Lguest {
     this.pool = config.pool;
     this.switcher = config.switcher;
     this.switcherCodePage = config.switcherCodePage;
+    this.link = config.link;
     const self = this;
     this.shadow = config.makeShadow({
       mem: config.mem, memBase: config.memBase, pfnLimit: config.pfnLimit, pae: config.pae,
       allocPage: () => config.pool.alloc(),
       freePage: (hpa) => config.pool.free(hpa),
       kill: (reason) => self.kill(reason),
-      invalidate: (lin) => { for (const v of self.vcpus) v.invalidate(lin); },
+      invalidate: (lin) => {
+        for (const v of self.vcpus) v.invalidate(lin);
+        // [H:905] The other vCPUs' TLBs: they flush before this hypercall returns (switcher/smp.ts).
+        if (self.link.ncpus > 1 && !self.link.shootdown()) self.kill('a vCPU did not answer a TLB shootdown');
+      },
     });
   }
 
   /** [H:900] killGuest: keep the first reason; the guest never runs again, and callers carry on as if
    *  nothing happened (reads return zero). */
   kill(reason: string): void {
-    if (this.dead === null) this.dead = reason;
+    if (this.dead !== null) return;
+    this.dead = reason;
+    // The whole guest ends: the first vCPU to die tells the Launcher whose reason stands, and rings the rest.
+    this.link.claimDeath();
   }
 
   /** lguest_address_ok: [gpa, gpa+len) lies inside the guest's frames. (Exact: the seed's test of the end

@@ -32,7 +32,7 @@ export function runCommand(y: Argv): Argv {
       .positional('image', { type: 'string', describe: 'bundled image name or path' })
       .option('bare', { type: 'boolean', default: false, describe: 'boot a Multiboot v1 kernel on the bare machine (no Host)' })
       .option('mem', { type: 'number', default: 64, describe: 'guest memory in MiB' })
-      .option('cpus', { type: 'number', default: 1, describe: 'number of vCPUs (lguest mode)' })
+      .option('cpus', { type: 'number', default: 1, describe: 'number of vCPUs, 1 to 8 (lguest mode; the SMP extension: switcher/README.md)' })
       .option('cmdline', { type: 'string', default: '', describe: 'kernel command line' })
       .option('initrd', { type: 'string', describe: 'initial ramdisk file (lguest mode)' })
       .option('pae', { type: 'boolean', default: false, describe: 'PAE paging (lguest mode)' })

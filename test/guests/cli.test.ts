@@ -72,7 +72,7 @@ describe.concurrent('lguest-ts run (lguest mode)', () => {
     }, /larger than the guest memory|outside the guest memory/],
     // the first program header's p_paddr (offset 52 + 12) moved to 15 MiB
     ['segment outside memory', () => ['run', patched('high.elf', [[52 + 12, [0, 0, 0xf0, 0]]]), '--mem', '4'], /segment 0 at physical 0xf00000\.\.0x[0-9a-f]+ lies outside the guest memory/],
-    ['SMP', () => ['run', 'hello', '--cpus', '2'], /SMP guests are not supported yet/],
+    ['too many vCPUs', () => ['run', 'hello', '--cpus', '9'], /--cpus must be an integer from 1 to 8, not 9/],
     ['missing initrd', () => ['run', 'hello', '--initrd', join(dir, 'nope.img')], /no such initrd/],
   ];
   test.each(BAD)('bad input (%s): one clear line', async (_what, args, message) => {

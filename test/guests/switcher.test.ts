@@ -15,7 +15,8 @@ import { prepareGuest } from '../../launcher/lguest-layout.ts';
 import { assembleSwitcher, vectorHasErrorCode } from '../../switcher/code.ts';
 import { runGuest } from '../../switcher/core.ts';
 import { startGuest } from '../../switcher/host.ts';
-import { CTRL, type Fate } from '../../switcher/lguest.ts';
+import type { Fate } from '../../switcher/lguest.ts';
+import { SmpLink, newCtrl } from '../../switcher/smp.ts';
 import { HostPool } from '../../switcher/pool.ts';
 import { loadGuestGdtEntry } from '../../switcher/segments.ts';
 import type { LgCpu } from '../../switcher/lguest.ts';
@@ -48,11 +49,11 @@ describe('the Switcher code page', () => {
 function runHello(tweak: (vcpu: LgCpu, memBase: number, mem: PhysicalMemory) => void): Fate {
   const g = prepareGuest({ image: readFileSync(join(IMAGE_DIR, 'hello.elf')), imageName: 'hello', memMiB: 4, pae: false, cmdline: '' });
   const pool = new HostPool(g.mem, 0, g.layout.poolBytes);
-  const ctrl = new Int32Array(new SharedArrayBuffer(CTRL.words * 4));
+  const ctrl = newCtrl(1);
   const { vcpu } = startGuest({
     mem: g.mem, memBase: g.layout.memBase, memBytes: g.layout.memBytes, pfnLimit: g.layout.pfnLimit, pae: false, pool,
     console: () => {}, makeShadow: (h) => new Shadow(h), entry: g.entry, initrdBytes: 0,
-    doorbell: new Int32Array(ctrl.buffer, 0, 1),
+    link: new SmpLink(ctrl, 0),
   });
   tweak(vcpu, g.layout.memBase, g.mem);
   return runGuest(vcpu, { ctrl, poll: () => {}, notify: () => {} });
