@@ -7,7 +7,8 @@
  */
 import type { PhysicalMemory } from '../mmu/memory.ts';
 import { LGUEST_DEVICE_DESC, PAGE_SIZE } from '../switcher/layout.ts';
-import { consoleLayout, writeConsoleRecord } from './virtio-console.ts';
+import { consoleLayout, consoleSpec } from './virtio-console.ts';
+import { busLayout, writeRecord } from './virtio-device.ts';
 
 /** Device type 0 ends the list. */
 export const DEVICE_TYPE_END = 0;
@@ -27,10 +28,10 @@ export class LguestBus {
   writeDescriptorPage(): void {
     const hpa = this.memBase + this.descGpa;
     this.mem.fill(hpa, this.pages * PAGE_SIZE, 0);
-    const con = consoleLayout(this.descGpa);
-    const n = writeConsoleRecord(
+    const [con] = busLayout(this.descGpa, [consoleSpec()]).records;
+    const n = writeRecord(
       (o, v) => this.mem.write8(hpa + o, v), (o, v) => this.mem.write16(hpa + o, v), (o, v) => this.mem.write32(hpa + o, v),
-      con.descOffset, con.vqs);
+      con.descOffset, con);
     this.mem.write8(hpa + con.descOffset + n + LGUEST_DEVICE_DESC.type, DEVICE_TYPE_END);
   }
 
