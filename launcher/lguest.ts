@@ -205,7 +205,9 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     await Promise.race([Promise.all(channels.map((c) => c.done)), death]);
     // The guest's fate is the one of the vCPU whose kill (or SHUTDOWN) came first.
     const dead = Atomics.load(ctrl, CTRL.dead);
-    const fate = results[dead > 0 && dead <= n ? dead - 1 : 0].fate;
+    let fate = results[dead > 0 && dead <= n ? dead - 1 : 0].fate;
+    // With several vCPUs, a kill says on which one it happened.
+    if (n > 1 && fate.kind === 'killed') fate = { kind: 'killed', reason: `vCPU ${dead - 1}: ${fate.reason}` };
     if (timedOut && fate.kind === 'stopped') return { fate: { kind: 'stopped', reason: `--timeout: stopped the guest after ${o.timeoutSec} s` }, results };
     return { fate, results };
   } finally {

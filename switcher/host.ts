@@ -5,10 +5,11 @@
 import { CPU } from '../emulator/cpu.ts';
 import { assembleSwitcher } from './code.ts';
 import { Lguest, LgCpu, type GuestConfig } from './lguest.ts';
+import { CTRL } from './smp.ts';
 import { INITIAL_EFLAGS, KERNEL_CS, KERNEL_DS, LGUEST_REGS_PAGE_OFFSET, LGUEST_REGS_SIZE } from './layout.ts';
 import { populateSwitcherPtePage, setupGuestGdt, setupReadOnlyPage } from './segments.ts';
 
-export interface StartOptions extends Omit<GuestConfig, 'switcher' | 'switcherCodePage'> {
+export interface StartOptions extends Omit<GuestConfig, 'switcher' | 'switcherCodePage' | 'switcherPtePage'> {
   /** Guest-physical entry point (e_entry). */
   entry: number;
   /** Bytes of initrd at the top of RAM (page-rounded), for the boot page tables' placement. */
@@ -26,11 +27,23 @@ export interface SecondaryStart {
 /** The Switcher code page, the guest seen from this vCPU's worker, and the vCPU with its Switcher pages. */
 function createVcpu(opts: StartOptions): { lg: Lguest; vcpu: LgCpu } {
   const switcher = assembleSwitcher();
-  const codePage = opts.pool.alloc();
-  if (codePage < 0) throw new Error('the Host pool has no room for the Switcher');
-  opts.mem.writeBytes(codePage, switcher.bytes);
-  const lg = new Lguest({ ...opts, switcher, switcherCodePage: codePage });
-  const id = opts.link.id;
+  const id = opts.link.id, ctrl = opts.link.ctrl;
+  // The Switcher code page and PTE page are the guest's, set up by vCPU 0: every shadow top level points
+  // at the one PTE page, and the top levels are shared by all vCPUs (each vCPU maps its own pair of
+  // pages at its own slots there, so no vCPU's entry ever unmaps another's).
+  let codePage: number, ptePage: number;
+  if (id === 0) {
+    codePage = opts.pool.alloc();
+    ptePage = opts.pool.alloc();
+    if (codePage < 0 || ptePage < 0) throw new Error('the Host pool has no room for the Switcher');
+    opts.mem.writeBytes(codePage, switcher.bytes);
+    Atomics.store(ctrl, CTRL.switcherCode, codePage);
+    Atomics.store(ctrl, CTRL.switcherPte, ptePage);
+  } else {
+    codePage = Atomics.load(ctrl, CTRL.switcherCode);
+    ptePage = Atomics.load(ctrl, CTRL.switcherPte);
+  }
+  const lg = new Lguest({ ...opts, switcher, switcherCodePage: codePage, switcherPtePage: ptePage });
   const cpu = new CPU(opts.mem, id);
   cpu.doorbell = opts.link.doorbellView();
   const vcpu = new LgCpu(lg, id, cpu);
