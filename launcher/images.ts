@@ -25,6 +25,7 @@ const IMAGES: ImageInfo[] = [
   { name: 'timer', kind: 'lguest', description: 'clock events and halt until interrupt' },
   { name: 'misbehave', kind: 'lguest', description: 'one forbidden act per run (case=NAME), each killed with its reason' },
   { name: 'virtcon', kind: 'lguest', description: 'a virtio console driver: output queue, interrupts, input (input=N), bad rings (bad=CASE) killed' },
+  { name: 'virtblk', kind: 'lguest', description: 'virtio block and rng drivers (run with --block FILE --rng): reads, writes, barriers, past the end, bad requests (bad=CASE) killed' },
   { name: 'paging', kind: 'lguest', description: 'shadow paging stress: copy-on-write, 10 address spaces, large mappings, kernel-mapping changes, A/D bits' },
 ];
 

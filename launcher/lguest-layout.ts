@@ -12,8 +12,8 @@ import {
   BOOT_CMDLINE_PHYS, BOOT_PARAMS, BOOT_PARAMS_PHYS, BOOT_PROTOCOL_VERSION, DEVICE_PAGES, E820_ENTRY, E820_RAM,
   HARDWARE_SUBARCH_LGUEST, KEEP_SEGMENTS, LOADER_TYPE_UNDEFINED, PAGE_SIZE, PAGING_2LEVEL, PAGING_PAE,
 } from '../switcher/layout.ts';
-import { LguestBus } from '../devices/lguest-bus.ts';
-import { consoleLayout } from '../devices/virtio-console.ts';
+import { LguestBus, offeredSpecs, type BusDevices } from '../devices/lguest-bus.ts';
+import { busLayout } from '../devices/virtio-device.ts';
 import { parseElf, type ElfImage } from './elf.ts';
 import { UserError } from './errors.ts';
 
@@ -57,6 +57,8 @@ function bootTablePages(memBytes: number, pae: boolean): number {
 export function prepareGuest(o: {
   image: Uint8Array; imageName: string; memMiB: number; pae: boolean; cmdline: string;
   initrd?: Uint8Array; initrdName?: string;
+  /** Devices offered besides the console (devices/lguest-bus.ts). */
+  devices?: BusDevices;
 }): PreparedGuest {
   const memBytes = o.memMiB * MIB;
   const elf: ElfImage = parseElf(o.image, o.imageName, memBytes);
@@ -77,8 +79,10 @@ export function prepareGuest(o: {
         : `${o.imageName}: the kernel leaves no room for the boot page tables in ${o.memMiB} MiB`);
     }
   }
-  // The descriptor page and the console's rings (devices/lguest-bus.ts).
-  const busPages = 1 + consoleLayout(memBytes).pages;
+  // The descriptor page and every device's rings (devices/lguest-bus.ts): the guest may touch them, so
+  // they count in pfnLimit.
+  const busPages = busLayout(memBytes, offeredSpecs(o.devices ?? {})).pages;
+  if (busPages > DEVICE_PAGES) throw new Error(`the devices need ${busPages} pages above RAM, more than the ${DEVICE_PAGES} there are`);
   const layout = layoutFor(memBytes, busPages);
   const mem = new PhysicalMemory(layout.totalBytes);
   const g = (gpa: number) => layout.memBase + gpa;
@@ -104,7 +108,7 @@ export function prepareGuest(o: {
     mem.write32(bp + BOOT_PARAMS.ramdisk_size, initrdBytes);
     mem.write8(bp + BOOT_PARAMS.type_of_loader, LOADER_TYPE_UNDEFINED);
   }
-  const bus = new LguestBus(mem, layout.memBase, memBytes);
+  const bus = new LguestBus(mem, layout.memBase, memBytes, o.devices);
   bus.writeDescriptorPage();
   return { mem, layout, bus, entry: elf.entry, initrdBytes };
 }

@@ -3,12 +3,14 @@
  * starts one worker per vCPU (node-worker-threads-pool), streams the guest's console, enforces --timeout,
  * reboots the guest when it asks, and reports how it ended.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 import { StaticPool } from 'node-worker-threads-pool';
 import type { ShadowStats } from '../mmu/shadow-api.ts';
+import type { BusDevices } from '../devices/lguest-bus.ts';
+import { SECTOR_SIZE } from '../devices/virtio-block.ts';
 import type { RunOptions } from './commands/run.ts';
 import { UserError } from './errors.ts';
 import { prepareGuest } from './lguest-layout.ts';
@@ -36,6 +38,10 @@ export interface LguestBootOptions {
   initrd?: Uint8Array;
   initrdName?: string;
   timeoutSec?: number;
+  /** The virtio block device's file (`--block`): opened read-write for the whole run; writes persist. */
+  block?: string;
+  /** Offer the virtio entropy device (`--rng`). */
+  rng?: boolean;
   /** Console bytes as the guest writes them. */
   onConsole?: (bytes: Uint8Array) => void;
   /** Console input (the virtio console's input queue): called once per boot with a function that hands
@@ -88,18 +94,45 @@ export async function bootLguest(o: LguestBootOptions, workers?: VcpuWorkers): P
   // Every vCPU needs its own worker for the whole boot: a pool too small for this guest is not used.
   const own = workers === undefined || workers.size < o.cpus;
   const w = own ? new VcpuWorkers(o.cpus) : workers;
+  let devices: BusDevices | undefined;
   try {
-    return await bootLoop(o, w);
+    devices = openDevices(o);
+    return await bootLoop(o, w, devices);
   } finally {
+    if (devices?.block) closeSync(devices.block.fd);
     if (own) await w.destroy();
   }
 }
 
-async function bootLoop(o: LguestBootOptions, workers: VcpuWorkers): Promise<LguestResult> {
+/** [L:202] The devices besides the console. The block file is opened here, read-write, as lguest's
+ *  Launcher did, and stays open for every boot of the run; the device itself (vCPU 0's worker) reads and
+ *  writes it through the descriptor. Its capacity is the file's size in whole 512-byte sectors. */
+function openDevices(o: LguestBootOptions): BusDevices {
+  const d: BusDevices = { rng: o.rng === true };
+  if (o.block === undefined) return d;
+  let fd: number;
+  try {
+    fd = openSync(o.block, 'r+');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT') throw new UserError(`no such block file: ${o.block}`);
+    if (err.code === 'EISDIR') throw new UserError(`--block ${o.block}: is a directory, not a file`);
+    throw new UserError(`--block ${o.block}: cannot open it for reading and writing (${err.code ?? err.message})`);
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new UserError(`--block ${o.block}: not a regular file`);
+  }
+  d.block = { path: o.block, fd, capacity: Math.floor(st.size / SECTOR_SIZE) };
+  return d;
+}
+
+async function bootLoop(o: LguestBootOptions, workers: VcpuWorkers, devices: BusDevices): Promise<LguestResult> {
   const deadline = o.timeoutSec !== undefined ? Date.now() + o.timeoutSec * 1000 : undefined;
   let stats: LguestStats | undefined;
   for (let boot = 0; ; boot++) {
-    const r = await bootOnce(o, workers, deadline);
+    const r = await bootOnce(o, workers, deadline, devices);
     stats = mergeStats(stats, r, boot + 1);
     if (r.fate.kind !== 'restart') return { fate: r.fate, stats };
     const max = o.maxRestarts ?? MAX_RESTARTS;
@@ -139,10 +172,10 @@ function mergeStats(prev: LguestStats | undefined, r: BootResult, boots: number)
 }
 
 /** One boot: fresh memory, one worker per vCPU, until that guest ends. */
-async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: number | undefined): Promise<BootResult> {
+async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: number | undefined, devices: BusDevices): Promise<BootResult> {
   const g = prepareGuest({
     image: o.image, imageName: o.imageName, memMiB: o.memMiB, pae: o.pae, cmdline: o.cmdline,
-    initrd: o.initrd, initrdName: o.initrdName,
+    initrd: o.initrd, initrdName: o.initrdName, devices,
   });
   const n = o.cpus;
   const ctrl = newCtrl(n);
@@ -185,7 +218,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     vcpu: v, memSize: g.mem.size, shared: g.mem.share(), poolMap, poolBytes: g.layout.poolBytes,
     memBase: g.layout.memBase, memBytes: g.layout.memBytes, pfnLimit: g.layout.pfnLimit, pae: o.pae,
     ctrl: ctrl.buffer as SharedArrayBuffer, shadowState, entry: g.entry, initrdBytes: g.initrdBytes,
-    deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, port: ch.port2,
+    deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, devices, port: ch.port2,
   }));
   // Console input goes to vCPU 0 (which serves the devices) on its channel; the doorbell and the wake
   // word make it look (it reads the channel between slices and before sleeping).
@@ -252,7 +285,7 @@ export async function runLguest(opts: RunOptions): Promise<number> {
   let lastByte = 10;
   const r = await bootLguest({
     image, imageName: opts.imageArg, memMiB: opts.memMiB, cpus: opts.cpus, pae: opts.pae, cmdline: opts.cmdline,
-    initrd, initrdName: opts.initrd, timeoutSec: opts.timeoutSec,
+    initrd, initrdName: opts.initrd, timeoutSec: opts.timeoutSec, block: opts.block, rng: opts.rng,
     onConsole: (b) => { if (b.length) lastByte = b[b.length - 1]; process.stdout.write(b); },
     consoleInput: stdinInput,
     onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),

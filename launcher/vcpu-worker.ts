@@ -15,7 +15,7 @@ import type { Fate, HostStats } from '../switcher/lguest.ts';
 import { CTRL, SmpLink, VC, VCPU_STATE_RUNNING, VCPU_STATE_STARTING } from '../switcher/smp.ts';
 import { LockedShadow } from '../switcher/shared-shadow.ts';
 import { PAGE_SIZE } from '../switcher/layout.ts';
-import { VirtioConsole } from '../devices/virtio-console.ts';
+import { LguestDevices, type BusDevices } from '../devices/lguest-bus.ts';
 
 /** What the Launcher hands a vCPU worker. */
 export interface VcpuTask {
@@ -37,6 +37,8 @@ export interface VcpuTask {
   /** Guest-physical range of the device pages (NOTIFY there is for a device, not the console). */
   deviceGpa: number;
   devicePages: number;
+  /** The devices offered besides the console (the block file is open in the Launcher: its fd is here). */
+  devices: BusDevices;
   port: MessagePort;
 }
 
@@ -123,10 +125,11 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   }
   const { lg, vcpu } = started;
   const limit = lg.pfnLimit * PAGE_SIZE;
-  // [L:320] The virtio console (abi 7.3): served by vCPU 0, inside its NOTIFY or, for a kick another vCPU
-  // queued, between its time slices. Its IRQs go to vCPU 0. Its bounds checks are its own (a bad ring
-  // kills the guest with a reason naming the ring).
-  const vcon = task.vcpu !== 0 ? null : new VirtioConsole({
+  // [L:320] The virtio devices (abi 7.3: the console, and the block device and rng when offered): served
+  // by vCPU 0, inside its NOTIFY or, for a kick another vCPU queued, between its time slices. Their IRQs
+  // go to vCPU 0. Their bounds checks are their own (devices/virtqueue.ts: a bad ring kills the guest with
+  // a reason naming the device and the queue).
+  const devs = task.vcpu !== 0 ? null : new LguestDevices({
     limit,
     read8: (a) => mem.read8(task.memBase + a),
     read16: (a) => mem.read16(task.memBase + a),
@@ -139,21 +142,21 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     kill: (reason) => lg.kill(reason),
     irq: (n) => { Atomics.or(ctrl, link.mine(VC.irqs), 1 << n); },
     output: consoleOut,
-  }, task.deviceGpa);
+  }, task.deviceGpa, task.devices);
   const deviceNotify = (addr: number) => {
-    if (!vcon!.notify(addr)) lg.kill(`Bad NOTIFY 0x${addr.toString(16)} (no device there)`);
+    if (!devs!.notify(addr)) lg.kill(`Bad NOTIFY 0x${addr.toString(16)} (no device there)`);
   };
   const takeInput = () => {
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
       const msg = m.message as InputMessage;
-      if (msg.t === 'input') vcon?.input(msg.bytes);
+      if (msg.t === 'input') devs?.console.input(msg.bytes);
     }
   };
   const fate = runGuest(vcpu, {
     ctrl,
     poll() {
       takeInput();
-      if (vcon) link.takeKicks(deviceNotify);
+      if (devs) link.takeKicks(deviceNotify);
       flush();
     },
     // [L:310] NOTIFY: a device address goes to the devices (on vCPU 0; another vCPU queues it for vCPU 0,
@@ -162,7 +165,7 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     notify(addr) {
       if (addr >= limit) { lg.kill(`Bad NOTIFY 0x${addr.toString(16)}`); return; }
       if (addr >= task.deviceGpa && addr < task.deviceGpa + task.devicePages * PAGE_SIZE) {
-        if (vcon) deviceNotify(addr);
+        if (devs) deviceNotify(addr);
         else {
           while (!link.queueKick(addr)) {
             if (link.stopRequested() || Atomics.load(ctrl, CTRL.dead) !== 0) return;

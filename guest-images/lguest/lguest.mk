@@ -15,6 +15,7 @@ LGUEST_OBJ := $(OBJ)/lguest
 LGUEST_BENCH_GUESTS := bench-lguest bench-switch bench-fault bench-hcall
 LGUEST_GUESTS := hello traps timer usermode misbehave paging fuzz $(LGUEST_BENCH_GUESTS)
 LGUEST_GUESTS += virtcon
+LGUEST_GUESTS += virtblk
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 

@@ -15,6 +15,10 @@ export interface RunOptions {
   cpus: number;
   cmdline: string;
   initrd?: string;
+  /** lguest mode: the virtio block device's file. */
+  block?: string;
+  /** lguest mode: offer the virtio entropy device. */
+  rng: boolean;
   pae: boolean;
   /** Stop the guest after this many seconds (undefined: no limit). */
   timeoutSec?: number;
@@ -22,6 +26,8 @@ export interface RunOptions {
   statsJson?: string;
   /** Bare mode: a write of this value to isa-debug-exit ends the run with exit status 0. */
   debugExitOk?: number;
+  /** Bare mode: serve gdb on 127.0.0.1:PORT (0: any free port) and wait for it before the first instruction. */
+  gdbPort?: number;
 }
 
 export function runCommand(y: Argv): Argv {
@@ -35,11 +41,14 @@ export function runCommand(y: Argv): Argv {
       .option('cpus', { type: 'number', default: 1, describe: 'number of vCPUs, 1 to 8 (lguest mode; the SMP extension: switcher/README.md)' })
       .option('cmdline', { type: 'string', default: '', describe: 'kernel command line' })
       .option('initrd', { type: 'string', describe: 'initial ramdisk file (lguest mode)' })
+      .option('block', { type: 'string', describe: 'lguest mode: a virtio block device backed by FILE (read and written in place; capacity = its size in 512-byte sectors)' })
+      .option('rng', { type: 'boolean', default: false, describe: 'lguest mode: a virtio entropy device (random bytes from node:crypto)' })
       .option('pae', { type: 'boolean', default: false, describe: 'PAE paging (lguest mode)' })
       .option('timeout', { type: 'number', describe: 'stop the guest after S seconds' })
       .option('stats', { type: 'boolean', default: false, describe: 'print statistics when the guest ends' })
       .option('stats-json', { type: 'string', describe: 'write statistics as JSON to FILE' })
       .option('debug-exit-ok', { type: 'number', describe: 'bare mode: a write of V to isa-debug-exit (port 0xF4) means success, exit status 0 instead of (V << 1) | 1' })
+      .option('gdb', { type: 'number', describe: 'bare mode: wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port, printed on stderr)' })
       .check((args) => {
         const mem = args.mem as number;
         if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
@@ -47,9 +56,13 @@ export function runCommand(y: Argv): Argv {
         if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) return `--cpus must be an integer from 1 to 8, not ${args.cpus}`;
         const t = args.timeout as number | undefined;
         if (t !== undefined && (!Number.isFinite(t) || t <= 0)) return `--timeout must be a positive number of seconds, not ${t}`;
+        const gdb = args.gdb as number | undefined;
+        if (gdb !== undefined && (!Number.isInteger(gdb) || gdb < 0 || gdb > 65535)) return `--gdb must be a TCP port from 1 to 65535 (0: any free one), not ${args.gdb}`;
+        if (gdb !== undefined && !args.bare) return '--gdb is for bare mode (--bare) for now';
         const ok = args['debug-exit-ok'] as number | undefined;
         if (ok !== undefined && (!Number.isInteger(ok) || ok < 0 || ok > 0xffffffff)) return `--debug-exit-ok must be an integer from 0 to 0xffffffff, not ${ok}`;
         if (ok !== undefined && !args.bare) return '--debug-exit-ok is for bare mode (--bare)';
+        if (args.bare && (args.block !== undefined || args.rng)) return '--block and --rng are for lguest mode (not --bare)';
         return true;
       }),
     async (args) => {
@@ -65,11 +78,14 @@ export function runCommand(y: Argv): Argv {
         cpus: args.cpus as number,
         cmdline: args.cmdline as string,
         initrd: args.initrd as string | undefined,
+        block: args.block as string | undefined,
+        rng: args.rng as boolean,
         pae: args.pae as boolean,
         timeoutSec: args.timeout as number | undefined,
         stats: args.stats as boolean,
         statsJson: args['stats-json'] as string | undefined,
         debugExitOk: args['debug-exit-ok'] as number | undefined,
+        gdbPort: args.gdb as number | undefined,
       };
       if (opts.bare) {
         const { runBare } = await import('../bare.ts');
