@@ -30,6 +30,22 @@
 #define LHCALL_LOAD_GDT_ENTRY     18
 #define LHCALL_SEND_INTERRUPTS    19
 
+/* The lguest-ts SMP extension (not in lguest, which ran uniprocessor guests only; see README.md, "The smp
+ * guest"). `lguest-ts run --cpus N` (1..LGUEST_MAX_VCPUS) starts vCPU 0 as usual; the others wait until
+ * vCPU 0 (or any running vCPU) starts them.
+ * VCPU_START: arg1 = vCPU id, arg2 = EIP (kernel virtual), arg3 = ESP. The only hypercall with a result, in
+ *   EAX: VCPU_START_OK, or VCPU_START_NO_SUCH_VCPU for an id >= N (so a guest counts its vCPUs by starting
+ *   1, 2, ... until it gets that). Starting vCPU 0, or one already started, kills the guest. The new vCPU
+ *   runs at ring 1 on the starter's current page tables, CS 0x61, DS/ES/SS 0x69, FS/GS 0, EFLAGS 0x202,
+ *   EAX = its id, the other GPRs 0; its first hypercall must be LGUEST_INIT with its own lguest_data.
+ * SEND_IPI: arg1 = target vCPU id (< N), arg2 = virtual IRQ (< LGUEST_IRQS), raised on the target and
+ *   delivered through its own lguest_data and IDT. A bad id or IRQ kills the guest. */
+#define LHCALL_VCPU_START         32
+#define LHCALL_SEND_IPI           33
+#define VCPU_START_OK             0
+#define VCPU_START_NO_SUCH_VCPU   1
+#define LGUEST_MAX_VCPUS          8
+
 #define LGUEST_SHUTDOWN_POWEROFF  1
 #define LGUEST_SHUTDOWN_RESTART   2
 #define LGUEST_SHUTDOWN_MSG_MAX   128  /* the Host reads this many bytes and forces a NUL at [127] */
