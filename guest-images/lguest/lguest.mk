@@ -16,6 +16,7 @@ LGUEST_BENCH_GUESTS := bench-lguest bench-switch bench-fault bench-hcall
 LGUEST_GUESTS := hello traps timer usermode misbehave paging fuzz $(LGUEST_BENCH_GUESTS)
 LGUEST_GUESTS += virtcon
 LGUEST_GUESTS += virtblk
+LGUEST_GUESTS += smp
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 
@@ -32,6 +33,8 @@ LGUEST_HEADERS := $(wildcard $(LGUEST_DIR)/include/*.h)
 LGUEST_RUNTIME := entry boot hcall ring console format string irq desc clock mm task
 LGUEST_EXTRA_usermode := usermode_blob
 LGUEST_EXTRA_bench-switch := bench-switch_blob
+# The secondary-vCPU path (runtime/vcpu.c, vcpu_entry.S: the lguest-ts SMP extension), only for smp.
+LGUEST_EXTRA_smp := vcpu vcpu_entry
 # Objects from outside lguest/ (the same file in both variants): the workload is the very object the bare
 # kernel build/bench.elf links, so both run the same instructions.
 LGUEST_LINK_bench-lguest := $(OBJ)/workload/workload.o

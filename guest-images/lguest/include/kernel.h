@@ -159,6 +159,43 @@ void task_printf(struct task *t, const char *fmt, ...) __attribute__((format(pri
 u32 task_count(void);
 struct task *task_get(u32 i);               /* i = 1..task_count() */
 
+/* ---- vcpu.c, vcpu_entry.S: secondary vCPUs (the lguest-ts SMP extension, lguest_abi.h) ----
+ * Linked only by the guests that list them (LGUEST_EXTRA_smp in lguest.mk). The rest of the runtime is
+ * uniprocessor and belongs to vCPU 0: code running on a secondary must not use printk, check, panic,
+ * the irq_*() helpers, the async ring or the lazy_hcall wrappers (hcall_set_stack, hcall_load_tls,
+ * hcall_flush_tlb, ...), nor allocate pages. It has what is below instead, plain hcall(), the string and
+ * format functions, make_segment and gdt_init/idt_set_gate (synchronous, no state). vCPU 0 sets up, and
+ * owns, everything else (page tables included). */
+#define VCPU_STACK_SIZE 8192
+struct vcpu_page {                          /* a secondary's lguest_data, alone in its page */
+	struct lguest_data data;
+	u8 pad[PAGE_SIZE - sizeof(struct lguest_data)];
+} __attribute__((aligned(PAGE_SIZE)));
+extern struct vcpu_page vcpu_pages[LGUEST_MAX_VCPUS];  /* [id] for id >= 1; [0] unused (vCPU 0: lguest_data) */
+extern u8 vcpu_stacks[LGUEST_MAX_VCPUS][VCPU_STACK_SIZE];
+extern volatile u32 vcpu_start_eax[LGUEST_MAX_VCPUS];   /* EAX each secondary found at its first instruction */
+/* An interrupt handler on a secondary: runs with its interrupts off, on its stack. */
+typedef void (*vcpu_irq_handler_t)(u32 id, u32 irq, struct trap_frame *f);
+extern vcpu_irq_handler_t vcpu_irq_handlers[LGUEST_IRQS]; /* shared by every secondary; set them before starting */
+
+u32  hcall_vcpu_start(u32 id, u32 eip, u32 esp);       /* VCPU_START_OK or VCPU_START_NO_SUCH_VCPU */
+void hcall_send_ipi(u32 id, u32 irq);                  /* from any vCPU */
+/* Prepare vCPU id's lguest_data and stack and start it (VCPU_START); it runs fn(id) once set up (its
+ * own IDT, GDT user entries, SET_STACK), with interrupts off, and parks if fn returns. */
+u32  vcpu_start(u32 id, void (*fn)(u32 id));
+void vcpu_entry(void);                                  /* vcpu_entry.S: where VCPU_START points */
+u32  vcpu_self(void);                                   /* this secondary's id, from its stack; 0 elsewhere */
+static inline struct lguest_data *vcpu_data(u32 id) { return &vcpu_pages[id].data; }
+static inline void vcpu_irq_disable(u32 id) { vcpu_data(id)->irq_enabled = 0; barrier(); }
+void vcpu_irq_enable(u32 id);                           /* with SEND_INTERRUPTS if irq_pending */
+void vcpu_irq_block(u32 id, u32 irq);                   /* call with its interrupts off */
+void vcpu_irq_unblock(u32 id, u32 irq);
+void vcpu_halt(void);                                   /* HALT (interrupts off); returns after a delivery */
+extern char vcpu_halt_resume[];                          /* the EIP an interrupt that ends vcpu_halt sees */
+void vcpu_load_tls(const u32 desc[GDT_ENTRY_TLS_ENTRIES * 2]); /* GS = 0, then a synchronous LOAD_TLS */
+noreturn void vcpu_shutdown(u32 id, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+noreturn void vcpu_park(u32 id);                        /* every IRQ blocked, HALT for ever */
+
 /* ---- entry.S ---- */
 void switch_to(u32 *prev_esp, u32 next_esp);
 void ret_from_trap(void);
