@@ -27,6 +27,7 @@ const IMAGES: ImageInfo[] = [
   { name: 'virtcon', kind: 'lguest', description: 'a virtio console driver: output queue, interrupts, input (input=N), bad rings (bad=CASE) killed' },
   { name: 'virtblk', kind: 'lguest', description: 'virtio block and rng drivers (run with --block FILE --rng): reads, writes, barriers, past the end, bad requests (bad=CASE) killed' },
   { name: 'paging', kind: 'lguest', description: 'shadow paging stress: copy-on-write, 10 address spaces, large mappings, kernel-mapping changes, A/D bits' },
+  { name: 'smp', kind: 'lguest', description: 'an SMP guest (run with --cpus N): VCPU_START, IPIs, atomic instructions and TLB shootdown across vCPUs; bad acts (smp=CASE) killed' },
 ];
 
 export function listImages(): ImageInfo[] {
