@@ -12,6 +12,8 @@ export class PhysicalMemory {
   readonly sab: SharedArrayBuffer;
   readonly u8: Uint8Array;
   readonly i32: Int32Array;
+  /** For the 8-byte compare-exchange of locked instructions (emulator/ops/locked.ts). */
+  readonly i64: BigInt64Array;
   readonly dv: DataView;
   readonly size: number;
   readonly pages: number;
@@ -24,6 +26,9 @@ export class PhysicalMemory {
   readonly codeChunks: Int32Array;
   /** Bumped whenever any decoded code anywhere becomes stale (a vCPU's cached block successors check it). */
   readonly codeEpoch: Int32Array;
+  /** The machine's bus lock: 1 while a vCPU does a locked read-modify-write whose operand straddles two
+   *  aligned 8-byte words or two pages (emulator/ops/locked.ts), 0 otherwise. */
+  readonly splitLock: Int32Array;
 
   constructor(size: number, shared?: { sab: SharedArrayBuffer; meta: SharedArrayBuffer }) {
     if (size <= 0 || size % 4096 !== 0 || size > 0x7fff_f000) {
@@ -35,11 +40,13 @@ export class PhysicalMemory {
     const meta = shared?.meta ?? new SharedArrayBuffer(this.pages * 16 + 8);
     this.u8 = new Uint8Array(this.sab);
     this.i32 = new Int32Array(this.sab);
+    this.i64 = new BigInt64Array(this.sab);
     this.dv = new DataView(this.sab);
     this.codeGen = new Int32Array(meta, 0, this.pages);
     this.codeChunks = new Int32Array(meta, this.pages * 4, this.pages * 2);
     this.codePages = new Uint8Array(meta, this.pages * 12, this.pages);
     this.codeEpoch = new Int32Array(meta, this.pages * 16, 1);
+    this.splitLock = new Int32Array(meta, this.pages * 16 + 4, 1);
   }
 
   /** The shared buffers, to hand to a worker that builds its own PhysicalMemory over them. */
