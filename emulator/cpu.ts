@@ -64,6 +64,31 @@ function envThreshold(v: string | undefined, def: number): number {
   return Number.isInteger(n) && n >= 0 && n <= 255 ? n : def;
 }
 
+/** Where the operand of a read-modify-write is (cpu.rmwPa2; a value >= 0 is the second page of an operand
+ *  that straddles two). Only Direct stays on the fast path. */
+const enum Rmw {
+  /** In one page of RAM that holds no decoded code. */
+  Direct = -1,
+  /** In one page of RAM that holds decoded code: the write checks whether it hit instructions. */
+  Code = -2,
+  /** Beyond RAM: byte by byte through the bus. */
+  Bus = -3,
+  /** In RAM, read by a locked instruction: the write is a compare-exchange (ops/locked.ts). */
+  Locked = -4,
+}
+
+/** What the read of a locked read-modify-write read (cpu.lockKind), so how its write is done. */
+export const enum LockKind {
+  /** Not a locked access (or beyond RAM, where the bus decides). */
+  None = 0,
+  /** The aligned dword holding the operand, with one atomic load. */
+  Dword = 1,
+  /** The aligned qword holding the operand (it crosses a dword boundary inside one, or is CMPXCHG8B's). */
+  Qword = 2,
+  /** The bytes of an operand that straddles two qwords or two pages: written under the split lock. */
+  Split = 3,
+}
+
 /** What `cpu-test` wants: stop at an exception instead of delivering it. */
 export const enum ExceptionMode { Deliver = 0, Stop = 1 }
 
@@ -146,6 +171,7 @@ export class CPU {
   readonly mem: PhysicalMemory;
   readonly m8: Uint8Array;
   readonly m32: Int32Array;
+  readonly m64: BigInt64Array;
   readonly dv: DataView;
   readonly memSize: number;
   io: IoBus = NO_IO;
@@ -176,6 +202,8 @@ export class CPU {
   readonly iDisp = new Int32Array(POOL_SIZE);
   readonly iImm = new Int32Array(POOL_SIZE);
   readonly iImm2 = new Int32Array(POOL_SIZE);
+  /** The real op of an instruction decoded as LOCKED (ops/locked.ts). */
+  readonly iLockOp = new Uint16Array(POOL_SIZE);
   readonly blkLen = new Uint8Array(POOL_SIZE);
   poolNext = 1;
   /** Compiled blocks (emulator/jit.ts), by first pool row; how often each block ran interpreted. */
@@ -262,6 +290,7 @@ export class CPU {
     this.slotEntries = new Int32Array(this.codeSlots * PAGE_SIZE);
     this.m8 = mem.u8;
     this.m32 = mem.i32;
+    this.m64 = mem.i64;
     this.dv = mem.dv;
     this.memSize = mem.size;
     this.codePageSlot = new Int32Array(mem.pages);
@@ -515,10 +544,29 @@ export class CPU {
   }
 
   // Read-modify-write: rmwRead* checks write access (so a fault happens before anything changes) and
-  // remembers where the operand is; rmwWrite* stores the result there.
+  // remembers where the operand is; rmwWrite* stores the result there. rmwPa2 says how: Rmw.Direct (the
+  // fast path), Rmw.Code, Rmw.Bus, Rmw.Locked (all in rmwWriteSlow), or the physical address of the
+  // operand's part on a second page (its first rmwSplit bytes are at rmwPa).
   rmwPa = 0;
-  rmwPa2 = -1;
+  rmwPa2 = Rmw.Direct;
   rmwSplit = 0;
+  /** CMPXCHG8B: the high dword of the operand rmwRead64 read. */
+  rmwHi = 0;
+
+  // Locked read-modify-write (ops/locked.ts): while lockMode is set, rmwReadSlow reads the operand
+  // atomically with the aligned word holding it (lockKind says which kind of word, lockOld* what it held)
+  // and rmwWriteSlow stores the result only if that word still holds it; otherwise it sets lockFailed
+  // and the LOCKED op runs the instruction again.
+  lockMode = 0;
+  /** The writeBit of the CPU in lock mode (where writeBit is 0 to keep the fast paths away). */
+  lockWriteBit = 0;
+  lockKind: LockKind = LockKind.None;
+  lockFailed = 0;
+  lockOld = 0;
+  lockOldHi = 0;
+  lockOldQ = 0n;
+  /** Locked instructions started again because another vCPU wrote their operand meanwhile. */
+  lockRetries = 0;
 
   rmwRead8(s: number, off: number): number {
     const lin = (this.segBase[s] + off) | 0;
@@ -526,7 +574,7 @@ export class CPU {
     if ((off >>> 0) > this.segWLim[s] || (e & this.writeBit) === 0) return this.rmwReadSlow(s, off, 1);
     const pa = (e & ~0xfff) | (lin & 0xfff);
     this.rmwPa = pa;
-    this.rmwPa2 = -1;
+    this.rmwPa2 = Rmw.Direct;
     return this.m8[pa];
   }
 
@@ -538,7 +586,7 @@ export class CPU {
     }
     const pa = (e & ~0xfff) | (lin & 0xfff);
     this.rmwPa = pa;
-    this.rmwPa2 = -1;
+    this.rmwPa2 = Rmw.Direct;
     return this.dv.getUint16(pa, true);
   }
 
@@ -550,23 +598,23 @@ export class CPU {
     }
     const pa = (e & ~0xfff) | (lin & 0xfff);
     this.rmwPa = pa;
-    this.rmwPa2 = -1;
+    this.rmwPa2 = Rmw.Direct;
     return (pa & 3) === 0 ? this.m32[pa >> 2] : this.dv.getInt32(pa, true);
   }
 
   rmwWrite8(v: number): void {
-    if (this.rmwPa2 === -1) this.m8[this.rmwPa] = v;
+    if (this.rmwPa2 === Rmw.Direct) this.m8[this.rmwPa] = v;
     else this.rmwWriteSlow(v, 1);
   }
 
   rmwWrite16(v: number): void {
-    if (this.rmwPa2 === -1) this.dv.setUint16(this.rmwPa, v, true);
+    if (this.rmwPa2 === Rmw.Direct) this.dv.setUint16(this.rmwPa, v, true);
     else this.rmwWriteSlow(v, 2);
   }
 
   rmwWrite32(v: number): void {
     const pa = this.rmwPa;
-    if (this.rmwPa2 !== -1) this.rmwWriteSlow(v, 4);
+    if (this.rmwPa2 !== Rmw.Direct) this.rmwWriteSlow(v, 4);
     else if ((pa & 3) === 0) this.m32[pa >> 2] = v;
     else this.dv.setInt32(pa, v, true);
   }
@@ -686,6 +734,14 @@ export class CPU {
   }
 
   rmwReadSlow(s: number, off: number, size: number): number {
+    if (this.lockMode !== 0) return this.lockedRead(s, off, size);
+    this.rmwLocate(s, off, size);
+    return this.rmwReadBytes(0, size);
+  }
+
+  /** The checks of a read-modify-write access (segment, alignment, data breakpoints, paging for writing),
+   *  raising its fault; then note where the operand is for rmwWrite*. */
+  private rmwLocate(s: number, off: number, size: number): void {
     this.segCheck(s, off, size, true);
     const lin = (this.segBase[s] + off) | 0;
     this.alignCheck(lin, size);
@@ -693,27 +749,27 @@ export class CPU {
     const user = this.cpl === 3;
     const first = PAGE_SIZE - (lin & 0xfff);
     const pa = this.translate(lin, true, user);
+    this.rmwPa = pa;
     if (first >= size) {
-      this.rmwPa = pa;
-      // beyond RAM: byte-wise through the bus (-3); a page with code: checked write (-2); else direct
-      this.rmwPa2 = pa >= this.memSize ? -3 : this.mem.codePages[pa >>> 12] !== 0 ? -2 : -1;
+      // beyond RAM: byte-wise through the bus; a page with code: checked write; else direct
+      this.rmwPa2 = pa >= this.memSize ? Rmw.Bus : this.mem.codePages[pa >>> 12] !== 0 ? Rmw.Code : Rmw.Direct;
       this.rmwSplit = size;
     } else {
-      const pa2 = this.translate((lin + first) | 0, true, user);
-      this.rmwPa = pa;
-      this.rmwPa2 = pa2;
+      this.rmwPa2 = this.translate((lin + first) | 0, true, user);
       this.rmwSplit = first;
     }
+  }
+
+  /** Physical address of byte i of the operand rmwLocate found. */
+  private rmwByte(i: number): number {
+    return i < this.rmwSplit ? this.rmwPa + i : this.rmwPa2 + i - this.rmwSplit;
+  }
+
+  /** Bytes [from, from + n) of that operand (n <= 4), little-endian. */
+  private rmwReadBytes(from: number, n: number): number {
     let v = 0;
-    if (this.rmwPa2 < 0) {
-      for (let i = 0; i < size; i++) v |= this.physRead8(this.rmwPa + i) << (i * 8);
-      return size === 4 ? v | 0 : v;
-    }
-    for (let i = 0; i < size; i++) {
-      const a = i < this.rmwSplit ? this.rmwPa + i : this.rmwPa2 + i - this.rmwSplit;
-      v |= this.physRead8(a) << (i * 8);
-    }
-    return size === 4 ? v | 0 : v;
+    for (let i = 0; i < n; i++) v |= this.physRead8(this.rmwByte(from + i)) << (i * 8);
+    return n === 4 ? v | 0 : v;
   }
 
   /** Write `size` bytes (within one page of RAM) to a page that holds decoded code, and drop that code
@@ -726,18 +782,150 @@ export class CPU {
   }
 
   rmwWriteSlow(v: number, size: number): void {
-    if (this.rmwPa2 === -2) {
+    if (this.lockKind !== LockKind.None) {
+      this.lockedWrite(v, size);
+      return;
+    }
+    if (this.rmwPa2 === Rmw.Code) {
       this.writeCodePage(this.rmwPa, size, v);
       return;
     }
-    if (this.rmwPa2 === -3) {
-      for (let i = 0; i < size; i++) this.physWrite8(this.rmwPa + i, (v >>> (i * 8)) & 0xff);
+    for (let i = 0; i < size; i++) this.physWrite8(this.rmwByte(i), (v >>> (i * 8)) & 0xff);
+  }
+
+  /** CMPXCHG8B's operand: checked for writing as two dword accesses would be (the high one first), then
+   *  read whole. Returns the low dword and leaves the high one in rmwHi. Always the slow path. */
+  rmwRead64(s: number, off: number): number {
+    this.rmwLocate(s, (off + 4) | 0, 4);
+    this.rmwLocate(s, off, 4);
+    const lin = (this.segBase[s] + off) | 0;
+    const user = this.cpl === 3;
+    const first = PAGE_SIZE - (lin & 0xfff);
+    const pa = this.translate(lin, true, user);
+    this.rmwPa = pa;
+    if (first >= 8) {
+      this.rmwPa2 = pa >= this.memSize ? Rmw.Bus : Rmw.Direct;
+      this.rmwSplit = 8;
+    } else {
+      this.rmwPa2 = this.translate((lin + first) | 0, true, user);
+      this.rmwSplit = first;
+    }
+    if (this.lockMode !== 0 && this.rmwPa2 === Rmw.Direct && (pa & 7) === 0) {
+      const q = Atomics.load(this.m64, pa >> 3);
+      this.lockKind = LockKind.Qword;
+      this.lockOldQ = q;
+      this.rmwHi = Number(q >> 32n);
+      return Number(BigInt.asIntN(32, q));
+    }
+    if (this.lockMode !== 0 && this.rmwPa2 !== Rmw.Bus) this.lockKind = LockKind.Split;
+    const lo = this.rmwReadBytes(0, 4);
+    this.rmwHi = this.rmwReadBytes(4, 4);
+    this.lockOld = lo;
+    this.lockOldHi = this.rmwHi;
+    return lo;
+  }
+
+  /** Store CMPXCHG8B's result where rmwRead64 found its operand. */
+  rmwWrite64(lo: number, hi: number): void {
+    if (this.lockKind === LockKind.Qword) {
+      const pa = this.rmwPa, old = this.lockOldQ;
+      const q = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+      if (Atomics.compareExchange(this.m64, pa >> 3, old, q) !== old) this.lockFailed = 1;
+      else if (this.mem.codePages[pa >>> 12] !== 0 && this.mem.codeHit(pa, 8)) this.codeWritten(pa >>> 12);
       return;
     }
-    for (let i = 0; i < size; i++) {
-      const a = i < this.rmwSplit ? this.rmwPa + i : this.rmwPa2 + i - this.rmwSplit;
-      this.physWrite8(a, (v >>> (i * 8)) & 0xff);
+    if (this.lockKind === LockKind.Split) {
+      this.splitLockedWrite(8, lo, hi);
+      return;
     }
+    for (let i = 0; i < 8; i++) this.physWrite8(this.rmwByte(i), ((i < 4 ? lo : hi) >>> ((i & 3) * 8)) & 0xff);
+  }
+
+  /**
+   * rmwReadSlow in lock mode: find the operand as the fast path (with the CPU's real writeBit) or
+   * rmwLocate would, then read the aligned dword holding it (or the aligned qword, when it crosses a
+   * dword boundary inside one) with one atomic load and remember it; lockedWrite stores the result with a
+   * compare-exchange of that word. An operand that straddles two qwords or two pages is read byte by byte
+   * and checked again under the machine's split lock (the bus lock of a real CPU); one beyond RAM is a
+   * plain access through the bus.
+   */
+  private lockedRead(s: number, off: number, size: number): number {
+    const lin = (this.segBase[s] + off) | 0;
+    const e = this.tlb[lin >>> 12];
+    if ((off >>> 0) + size - 1 <= this.segWLim[s] && (e & this.lockWriteBit) !== 0 && (lin & 0xfff) <= PAGE_SIZE - size) {
+      // what the fast path would have taken: one page of RAM without code
+      this.rmwPa = (e & ~0xfff) | (lin & 0xfff);
+      this.rmwPa2 = Rmw.Direct;
+      this.rmwSplit = size;
+    } else {
+      this.rmwLocate(s, off, size);
+      if (this.rmwPa2 === Rmw.Bus) return this.rmwReadBytes(0, size);
+    }
+    const pa = this.rmwPa;
+    if (this.rmwPa2 < 0) {
+      // one page of RAM (direct or holding code): rmwWrite* must come to rmwWriteSlow
+      this.rmwPa2 = Rmw.Locked;
+      if ((pa & 3) + size <= 4) {
+        const w = Atomics.load(this.m32, pa >> 2);
+        this.lockKind = LockKind.Dword;
+        this.lockOld = w;
+        if (size === 4) return w;
+        const sh = (pa & 3) << 3;
+        return size === 1 ? (w >>> sh) & 0xff : (w >>> sh) & 0xffff;
+      }
+      if ((pa & 7) + size <= 8) {
+        const q = Atomics.load(this.m64, pa >> 3);
+        this.lockKind = LockKind.Qword;
+        this.lockOldQ = q;
+        const v = Number(BigInt.asUintN(size * 8, q >> BigInt((pa & 7) << 3)));
+        return size === 4 ? v | 0 : v;
+      }
+    }
+    this.lockKind = LockKind.Split;
+    const v = this.rmwReadBytes(0, size);
+    this.lockOld = v;
+    return v;
+  }
+
+  /** The write of a locked read-modify-write: store only if the operand's word still holds what
+   *  lockedRead read (else set lockFailed, the LOCKED op starts the instruction again); then drop any
+   *  decoded code the write touched. */
+  private lockedWrite(v: number, size: number): void {
+    const pa = this.rmwPa;
+    if (this.lockKind === LockKind.Dword) {
+      const old = this.lockOld, sh = (pa & 3) << 3;
+      const mask = size === 4 ? -1 : (size === 1 ? 0xff : 0xffff) << sh;
+      if (Atomics.compareExchange(this.m32, pa >> 2, old, (old & ~mask) | ((v << sh) & mask)) !== old) {
+        this.lockFailed = 1;
+        return;
+      }
+    } else if (this.lockKind === LockKind.Qword) {
+      const old = this.lockOldQ, sh = BigInt((pa & 7) << 3);
+      const mask = ((1n << BigInt(size * 8)) - 1n) << sh;
+      if (Atomics.compareExchange(this.m64, pa >> 3, old, (old & ~mask) | ((BigInt(v) << sh) & mask)) !== old) {
+        this.lockFailed = 1;
+        return;
+      }
+    } else {
+      this.splitLockedWrite(size, v, 0);
+      return;
+    }
+    if (this.mem.codePages[pa >>> 12] !== 0 && this.mem.codeHit(pa, size)) this.codeWritten(pa >>> 12);
+  }
+
+  /** A locked write of an operand that straddles two qwords or two pages: under the machine's split lock,
+   *  check the operand still holds what was read, then write it byte by byte (physWrite8 drops code it
+   *  touches). Atomic with respect to other split-locked writes only (emulator/README.md). */
+  private splitLockedWrite(size: number, lo: number, hi: number): void {
+    const lock = this.mem.splitLock;
+    while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) { /* held for a few byte accesses: spin */ }
+    const n = size < 4 ? size : 4;
+    if (this.rmwReadBytes(0, n) !== this.lockOld || (size === 8 && this.rmwReadBytes(4, 4) !== this.lockOldHi)) {
+      this.lockFailed = 1;
+    } else {
+      for (let i = 0; i < size; i++) this.physWrite8(this.rmwByte(i), ((i < 4 ? lo : hi) >>> ((i & 3) * 8)) & 0xff);
+    }
+    Atomics.store(lock, 0, 0);
   }
 
   /** Read `size` bytes (little-endian) at a linear address, with user or supervisor rights. */
@@ -1030,6 +1218,7 @@ export class CPU {
     this.iBase[k] = this.iBase[0]; this.iIdx[k] = this.iIdx[0]; this.iScale[k] = this.iScale[0];
     this.iSeg[k] = this.iSeg[0]; this.iFlags[k] = this.iFlags[0]; this.iSub[k] = this.iSub[0];
     this.iDisp[k] = this.iDisp[0]; this.iImm[k] = this.iImm[0]; this.iImm2[k] = this.iImm2[0];
+    this.iLockOp[k] = this.iLockOp[0];
     this.blkLen[k] = 1;
     this.blkFn[k] = undefined;
     this.blkHits[k] = 0;

@@ -18,6 +18,7 @@ import * as bit from './ops/bit.ts';
 import * as bcd from './ops/bcd.ts';
 import * as ctl from './ops/control.ts';
 import * as misc from './ops/misc.ts';
+import { LOCKED } from './ops/locked.ts';
 import * as stk from './ops/stack.ts';
 import * as sys from './ops/system.ts';
 import { SHIFT_OPS, SHLD_OPS } from './ops/shift.ts';
@@ -42,6 +43,8 @@ export interface DecodedPool {
   iOp: Uint16Array; iLen: Uint8Array; iReg: Uint8Array; iRm: Uint8Array; iBase: Uint8Array;
   iIdx: Uint8Array; iScale: Uint8Array; iSeg: Uint8Array; iFlags: Uint8Array; iSub: Uint8Array;
   iDisp: Int32Array; iImm: Int32Array; iImm2: Int32Array;
+  /** The real op of an instruction decoded as LOCKED. */
+  iLockOp: Uint16Array;
 }
 
 /** r8 byte offset of 8-bit register number r. */
@@ -162,6 +165,11 @@ export function decodeInstruction(d: DecodedPool, k: number, bytes: Uint8Array, 
     len = 15;
   }
   if (len > 15 || len > limitLeft) op = misc.GP0;
+  else if (LOCKABLE[op] === ALWAYS_LOCKED || (LOCKABLE[op] === LOCK_PREFIX_OK && (d.iFlags[k] & F_LOCK) !== 0)) {
+    // atomic with respect to the other vCPUs: the LOCKED op runs the real one (ops/locked.ts)
+    d.iLockOp[k] = op;
+    op = LOCKED;
+  }
   d.iOp[k] = op;
   d.iLen[k] = len > 15 ? 15 : len;
   return len > 15 ? 15 : len;
@@ -784,6 +792,22 @@ for (const id of [
 ]) TERMINATES_BLOCK[id] = 1;
 if (HANDLERS.length > TERMINATES_BLOCK.length) throw new Error('too many ops for TERMINATES_BLOCK');
 
+/** Ops that run as LOCKED: the memory forms LOCK may prefix (whether this encoding allows it, the decoder
+ *  checks above: with LOCK, CMP or BT is #UD), and XCHG with memory, always locked. */
+const LOCK_PREFIX_OK = 1;
+const ALWAYS_LOCKED = 2;
+const LOCKABLE = new Uint8Array(1024);
+for (const id of [
+  alu.ALU_EbGb_M, alu.ALU_EwGw_M, alu.ALU_EdGd_M, alu.ALU_EbIb_M, alu.ALU_EwIw_M, alu.ALU_EdId_M,
+  ...alu.ALU32.flatMap((forms) => [forms[1], forms[5]]), // EdGd_M, EdId_M
+  alu.INC_Eb_M, alu.INC_Ew_M, alu.INC_Ed_M, alu.DEC_Eb_M, alu.DEC_Ew_M, alu.DEC_Ed_M,
+  alu.NOT_Eb_M, alu.NOT_Ew_M, alu.NOT_Ed_M, alu.NEG_Eb_M, alu.NEG_Ew_M, alu.NEG_Ed_M,
+  ...bit.BT_OPS.flatMap((forms) => forms.map((f) => f[1])), // BTS BTR BTC (E, G and E, imm)
+  mov.XADD_EbGb_M, mov.XADD_EwGw_M, mov.XADD_EdGd_M,
+  mov.CMPXCHG_EbGb_M, mov.CMPXCHG_EwGw_M, mov.CMPXCHG_EdGd_M, mov.CMPXCHG8B_Mq,
+]) LOCKABLE[id] = LOCK_PREFIX_OK;
+for (const id of [mov.XCHG_EbGb_M, mov.XCHG_EwGw_M, mov.XCHG_EdGd_M]) LOCKABLE[id] = ALWAYS_LOCKED;
+
 // ---- probing (for tests and tools) ----
 let probePool: DecodedPool | null = null;
 
@@ -794,7 +818,7 @@ export function probeInstruction(code: Uint8Array, offset: number, codeSize32 = 
     iOp: new Uint16Array(1), iLen: new Uint8Array(1), iReg: new Uint8Array(1), iRm: new Uint8Array(1),
     iBase: new Uint8Array(1), iIdx: new Uint8Array(1), iScale: new Uint8Array(1), iSeg: new Uint8Array(1),
     iFlags: new Uint8Array(1), iSub: new Uint8Array(1), iDisp: new Int32Array(1), iImm: new Int32Array(1),
-    iImm2: new Int32Array(1),
+    iImm2: new Int32Array(1), iLockOp: new Uint16Array(1),
   });
   const avail = Math.min(code.length - offset, 64);
   const len = decodeInstruction(p, 0, code, offset, avail, 0x100000000, codeSize32);

@@ -149,21 +149,16 @@ export const CMPXCHG_EdGd_M = defineOp('CMPXCHG_EdGd_M', (c, k) => {
   else { c.rmwWrite32(v); c.r32[EAX] = v; }
 });
 
-/** CMPXCHG8B m64: compare EDX:EAX with m64; equal: store ECX:EBX, ZF=1; else load m64, ZF=0. */
+/** CMPXCHG8B m64: compare EDX:EAX with m64; equal: store ECX:EBX, ZF=1; else load m64, ZF=0 (and store it
+ *  back, as the hardware does: the operand is always written). */
 export const CMPXCHG8B_Mq = defineOp('CMPXCHG8B_Mq', (c, k) => {
-  const s = c.iSeg[k], ea = c.ea(k);
-  // check the whole operand for writing before anything changes
-  c.rmwRead32(s, (ea + 4) | 0);
-  const lo = c.rmwRead32(s, ea);
-  const hi = c.read32(s, (ea + 4) | 0);
+  const lo = c.rmwRead64(c.iSeg[k], c.ea(k)), hi = c.rmwHi;
   c.materializeFlags();
   if (lo === c.r32[EAX] && hi === c.r32[EDX]) {
-    c.write32(s, ea, c.r32[EBX]);
-    c.write32(s, (ea + 4) | 0, c.r32[ECX]);
+    c.rmwWrite64(c.r32[EBX], c.r32[ECX]);
     c.flags |= ZF;
   } else {
-    c.write32(s, ea, lo);
-    c.write32(s, (ea + 4) | 0, hi);
+    c.rmwWrite64(lo, hi);
     c.r32[EAX] = lo;
     c.r32[EDX] = hi;
     c.flags &= ~ZF;
