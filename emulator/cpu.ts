@@ -557,6 +557,10 @@ export class CPU {
   // atomically with the aligned word holding it (lockKind says which kind of word, lockOld* what it held)
   // and rmwWriteSlow stores the result only if that word still holds it; otherwise it sets lockFailed
   // and the LOCKED op runs the instruction again.
+  /** Other CPUs share this memory (an SMP guest): locked instructions must be atomic across threads.
+   *  False (one CPU: bare mode, a uniprocessor guest), they run as plain read-modify-writes, which no
+   *  other thread can observe, at full speed. */
+  sharedMemory = false;
   lockMode = 0;
   /** The writeBit of the CPU in lock mode (where writeBit is 0 to keep the fast paths away). */
   lockWriteBit = 0;

@@ -60,11 +60,14 @@ export class VectorRunner {
 
   /** `engine`: 'interpreter' (the run loop's inline cases and handlers), 'handlers' (every op through
    *  its handler, the reference the other two copy), or 'compiled' (every instruction as a freshly
-   *  compiled one-instruction block, emulator/jit.ts), so each implementation meets the hardware. */
+   *  compiled one-instruction block, emulator/jit.ts), so each implementation meets the hardware. The
+   *  'handlers' engine also runs locked instructions through their atomic path (as a vCPU of an SMP
+   *  guest does); the other two run them as the one CPU on its memory. */
   constructor(opts: { engine?: 'interpreter' | 'handlers' | 'compiled' } = {}) {
     this.cpu = new CPU(this.mem, 0, { codeSlots: 64 });
     this.cpu.jitSteps = opts.engine === 'compiled';
     this.cpu.referenceDispatch = opts.engine === 'handlers';
+    this.cpu.sharedMemory = opts.engine === 'handlers';
   }
 
   private allocFrame(): number {

@@ -45,6 +45,8 @@ function createVcpu(opts: StartOptions): { lg: Lguest; vcpu: LgCpu } {
   }
   const lg = new Lguest({ ...opts, switcher, switcherCodePage: codePage, switcherPtePage: ptePage });
   const cpu = new CPU(opts.mem, id);
+  // Locked instructions need real atomics only when another vCPU thread shares the memory.
+  cpu.sharedMemory = opts.link.ncpus > 1;
   cpu.doorbell = opts.link.doorbellView();
   const vcpu = new LgCpu(lg, id, cpu);
   lg.vcpus.push(vcpu);

@@ -10,7 +10,9 @@
  * stores the result with a compare-exchange against that word (cpu.ts, lockedRead/lockedWrite). When
  * another vCPU changed the word in between, the exchange fails: LOCKED puts back the registers and flags
  * as they were before the instruction and runs it again, now on the new value. Nothing here is on a hot
- * path: LOCKED is not a hot op, so the interpreter and the block compiler call it as a handler.
+ * path: LOCKED is not a hot op, so the interpreter and the block compiler call it as a handler. A CPU
+ * alone on its memory (cpu.sharedMemory false: bare mode, a uniprocessor guest) runs the real handler
+ * directly, since no other thread can come between its read and its write.
  */
 import { type CPU, LockKind } from '../cpu.ts';
 import { HANDLERS, defineOp } from './registry.ts';
@@ -20,6 +22,8 @@ const savedRegs = new Int32Array(8);
 
 export const LOCKED = defineOp('LOCKED', (c: CPU, k: number) => {
   const real = HANDLERS[c.iLockOp[k]];
+  // With no other CPU on this memory, nobody can see the read and the write apart.
+  if (!c.sharedMemory) { real(c, k); return; }
   const r32 = c.r32;
   for (let i = 0; i < 8; i++) savedRegs[i] = r32[i];
   const flags = c.flags, lfOp = c.lfOp, lfA = c.lfA, lfB = c.lfB, lfRes = c.lfRes, lfMask = c.lfMask;

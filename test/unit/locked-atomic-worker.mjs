@@ -15,6 +15,7 @@ const ESI = 6;
 const { vcpu, memSize, shared, start } = workerData;
 const go = new Int32Array(start);
 const cpu = new CPU(new PhysicalMemory(memSize, shared), vcpu, { codeSlots: 16 });
+cpu.sharedMemory = true;
 
 parentPort.on('message', ({ round, entry, iterations, deadlineMs }) => {
   cpu.eip = entry;

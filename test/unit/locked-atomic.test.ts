@@ -174,6 +174,7 @@ describe(`locked instructions are atomic across ${VCPUS} vCPU worker threads`, (
 function oneVcpu(code: number[]) {
   const mem = new PhysicalMemory(MEM_SIZE);
   const cpu = new CPU(mem, 0, { codeSlots: 16 });
+  cpu.sharedMemory = true; // take the atomic path, as a vCPU of an SMP guest does
   mem.writeBytes(0x1000, Uint8Array.from(code));
   cpu.eip = 0x1000;
   return { mem, cpu };
