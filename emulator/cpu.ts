@@ -561,6 +561,10 @@ export class CPU {
    *  False (one CPU: bare mode, a uniprocessor guest), they run as plain read-modify-writes, which no
    *  other thread can observe, at full speed. */
   sharedMemory = false;
+  /** Called when a physical page becomes code for the first CPU (no CPU had code there). Other CPUs
+   *  sharing the memory may hold TLB entries that write to that page without looking for code; an SMP
+   *  Host makes them flush (TLB shootdown) so that their next write there finds the code and drops it. */
+  onNewCodePage: ((page: number) => void) | null = null;
   lockMode = 0;
   /** The writeBit of the CPU in lock mode (where writeBit is 0 to keep the fast paths away). */
   lockWriteBit = 0;
@@ -1115,8 +1119,9 @@ export class CPU {
       this.codePageSlot[page] = slot + 1;
     }
     if ((this.mem.codePages[page] & this.codeBit) === 0) {
-      Atomics.or(this.mem.codePages, page, this.codeBit);
+      const others = Atomics.or(this.mem.codePages, page, this.codeBit);
       this.protectCodePage(page);
+      if (others === 0 && this.onNewCodePage !== null) this.onNewCodePage(page);
     }
     this.slotGen[slot] = Atomics.load(this.mem.codeGen, page);
     this.slotEntries.fill(0, slot << 12, (slot + 1) << 12);
@@ -1229,8 +1234,9 @@ export class CPU {
     const page2 = pa2 >>> 12;
     this.mem.markCode(pa >>> 12, pa & 0xfff, PAGE_SIZE);
     if ((this.mem.codePages[page2] & this.codeBit) === 0) {
-      Atomics.or(this.mem.codePages, page2, this.codeBit);
+      const others = Atomics.or(this.mem.codePages, page2, this.codeBit);
       this.protectCodePage(page2);
+      if (others === 0 && this.onNewCodePage !== null) this.onNewCodePage(page2);
     }
     this.mem.markCode(page2, 0, len - first);
     this.crossPa[h] = pa;

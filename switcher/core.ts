@@ -101,9 +101,13 @@ function takeLauncherIrqs(c: LgCpu): void {
 /** [H:145] A TLB shootdown from another vCPU (switcher/smp.ts): drop every cached translation, and the
  *  PAE PDPTEs the CPU cached at the last CR3 load, as the real Switcher's CR3 reload would. */
 function answerShootdown(c: LgCpu): void {
+  flushVcpuTlb(c);
+  c.lg.link.flushed();
+}
+
+export function flushVcpuTlb(c: LgCpu): void {
   c.cpu.flushTlb(true);
   if (c.lg.pae && !loadPdptes(c.cpu)) c.lg.kill('bad shadow PDPTE');
-  c.lg.link.flushed();
 }
 
 /** Must this vCPU stop: the Launcher said so, or another vCPU ended the guest. */

@@ -6,6 +6,7 @@ import { CPU } from '../emulator/cpu.ts';
 import { assembleSwitcher } from './code.ts';
 import { Lguest, LgCpu, type GuestConfig } from './lguest.ts';
 import { CTRL } from './smp.ts';
+import { flushVcpuTlb } from './core.ts';
 import { INITIAL_EFLAGS, KERNEL_CS, KERNEL_DS, LGUEST_REGS_PAGE_OFFSET, LGUEST_REGS_SIZE } from './layout.ts';
 import { populateSwitcherPtePage, setupGuestGdt, setupReadOnlyPage } from './segments.ts';
 
@@ -50,6 +51,14 @@ function createVcpu(opts: StartOptions): { lg: Lguest; vcpu: LgCpu } {
   cpu.doorbell = opts.link.doorbellView();
   const vcpu = new LgCpu(lg, id, cpu);
   lg.vcpus.push(vcpu);
+  if (opts.link.ncpus > 1) {
+    // [H:027] Cross-modifying code: a page that becomes code must not stay writable, unchecked, in another
+    // vCPU's TLB, or that vCPU's writes there would never reach this one's decoded blocks.
+    opts.link.selfFlush = () => flushVcpuTlb(vcpu);
+    cpu.onNewCodePage = () => {
+      if (!opts.link.shootdown()) lg.kill('a vCPU did not answer a TLB shootdown');
+    };
+  }
   populateSwitcherPtePage(vcpu);
   setupReadOnlyPage(vcpu);
   setupGuestGdt(vcpu);

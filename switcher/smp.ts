@@ -91,6 +91,9 @@ export class SmpLink {
   readonly ncpus: number;
   /** The last flush request this vCPU answered. */
   private flushSeen = 0;
+  /** Flush this vCPU's own TLB: shootdown() answers requests made to this vCPU while it waits for the
+   *  others, so two vCPUs that shoot at each other from inside the guest do not wait for each other. */
+  selfFlush: (() => void) | null = null;
 
   constructor(readonly ctrl: Int32Array, readonly id: number) {
     this.ncpus = ctrl[CTRL.ncpus] || 1;
@@ -170,6 +173,7 @@ export class SmpLink {
         const ack = Atomics.load(this.ctrl, ackAt);
         if (ack - req >= 0 || Atomics.load(this.ctrl, inAt) === 0) break;
         if (this.stopRequested() || Date.now() > deadline) { ok = this.stopRequested(); break; }
+        if (this.selfFlush !== null && this.flushPending()) { this.selfFlush(); this.flushed(); }
         Atomics.wait(this.ctrl, ackAt, ack, 1);
       }
     }

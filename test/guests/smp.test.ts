@@ -2,7 +2,8 @@
  * SMP guests (lguest-ts's extension, switcher/README.md): the smp guest starts its secondaries with
  * VCPU_START, and checks on every vCPU at once what the Host promises: per-vCPU lguest_data, IDT, GDT and
  * clock, IPIs that wake a halted vCPU, LOCK-prefixed instructions that stay atomic across worker threads,
- * and TLB shootdown that reaches every vCPU before SET_PTE / SET_PGD / SET_PMD returns. Each forbidden act
+ * TLB shootdown that reaches every vCPU before SET_PTE / SET_PGD / SET_PMD returns, and code one vCPU
+ * rewrites that another runs. Each forbidden act
  * ends the whole guest with its reason and the vCPU it happened on.
  */
 import { readFileSync } from 'node:fs';
@@ -44,6 +45,7 @@ function expected(cpus: number, pae: boolean): string {
       'TLB shootdown (SET_PTE): no secondary read the old frame after the remap; all read the new',
       `TLB shootdown (${pae ? 'SET_PMD' : 'SET_PGD'}): no secondary read the old frame after the remap; all read the new`,
       "per-vCPU GDT: every vCPU's TLS segment (%gs:0) is its own",
+      'cross-modifying code: every secondary ran the instructions vCPU 0 rewrote, not its old copy',
       'every secondary parked',
     ].map((l) => `check: ${l}: ok`));
   }

@@ -28,6 +28,7 @@
  *   check: TLB shootdown (SET_PTE): no secondary read the old frame after the remap; all read the new: ok
  *   check: TLB shootdown (SET_PGD): no secondary read the old frame after the remap; all read the new: ok
  *   check: per-vCPU GDT: every vCPU's TLS segment (%gs:0) is its own: ok
+ *   check: cross-modifying code: every secondary ran the instructions vCPU 0 rewrote, not its old copy: ok
  *   check: every secondary parked: ok
  * and always
  *   smp: done
@@ -56,7 +57,7 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-enum { CMD_NONE, CMD_WORK, CMD_IPI, CMD_BLOCKED, CMD_TLB, CMD_TLS, CMD_PARK, CMD_FAULT, CMD_BADHCALL };
+enum { CMD_NONE, CMD_WORK, CMD_IPI, CMD_BLOCKED, CMD_TLB, CMD_TLS, CMD_XCODE, CMD_PARK, CMD_FAULT, CMD_BADHCALL };
 
 /* What vCPU 0 and one secondary share. [0] is vCPU 0's own (its work results and TLS word). */
 struct secondary {
@@ -71,12 +72,15 @@ struct secondary {
 	volatile u32 tlb_ready;           /* CMD_TLB: it has read the old frame through V */
 	volatile u32 old_reads, stale_reads, odd_reads, saw_new;
 	volatile u32 tls_value;           /* CMD_TLS: what %gs:0 read */
+	volatile u32 xcode_value[2];      /* CMD_XCODE: what the rewritten function returned, before and after */
 	volatile u32 cas_retries;
 	volatile u64 xadd_sum;            /* sum of the old values lock xaddl returned it */
 	u32 ipis_sent;                    /* vCPU 0: IPI_IRQs sent to it */
 	u32 tls_desc[GDT_ENTRY_TLS_ENTRIES * 2];
 };
 static struct secondary sec[LGUEST_MAX_VCPUS];
+/* CMD_XCODE: a page of code that vCPU 0 writes and the secondaries run ("movl $imm32, %eax; ret"). */
+static u8 xcode_page[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE)));
 static volatile u32 tls_word[LGUEST_MAX_VCPUS];
 static u32 ncpus = 1;
 
@@ -271,6 +275,9 @@ static void run_command(u32 id, struct secondary *me, u32 cmd, u32 arg)
 		break;
 	case CMD_TLS:
 		me->tls_value = read_gs0();
+		break;
+	case CMD_XCODE:
+		me->xcode_value[arg] = ((u32 (*)(void))xcode_page)();
 		break;
 	case CMD_FAULT:
 		asm volatile("xorl %%ecx, %%ecx\n\tdivl %%ecx" ::: "eax", "ecx", "edx");
@@ -553,6 +560,25 @@ static void check_tls(void)
 	check(ok, "per-vCPU GDT: every vCPU's TLS segment (%%gs:0) is its own");
 }
 
+/* Cross-modifying code: vCPU 0 writes a function (so its TLB holds a writable entry for the page before
+ * anyone ran code there), the secondaries run it, vCPU 0 rewrites its immediate, the secondaries run it
+ * again after the IPI (an interrupt and IRET serialize, as the SDM asks of the executing CPU) and must see
+ * the new instructions, not the blocks they decoded the first time. */
+static void check_xcode(void)
+{
+	static const u8 fn[] = { 0xb8, 0x01, 0x00, 0x00, 0x00, 0xc3 }; /* movl $1, %eax; ret */
+	memcpy(xcode_page, fn, sizeof(fn));
+	send_all(CMD_XCODE, 0);
+	wait_for(all_done, "the first run of the written code");
+	*(volatile u32 *)&xcode_page[1] = 2;                            /* movl $2, %eax */
+	send_all(CMD_XCODE, 1);
+	wait_for(all_done, "the run of the rewritten code");
+	int ok = 1;
+	for (u32 id = 1; id < ncpus; id++)
+		ok &= sec[id].xcode_value[0] == 1 && sec[id].xcode_value[1] == 2;
+	check(ok, "cross-modifying code: every secondary ran the instructions vCPU 0 rewrote, not its old copy");
+}
+
 static void park_all(void)
 {
 	send_all(CMD_PARK, 0);
@@ -679,6 +705,7 @@ void guest_main(void)
 		check_ipis();
 		check_tlb();
 		check_tls();
+		check_xcode();
 		park_all();
 	}
 	printk("smp: done\n");
