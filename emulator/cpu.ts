@@ -22,7 +22,7 @@ import { HANDLERS, checkHotOps } from './ops/registry.ts';
 import { shift } from './ops/shift.ts';
 import { decodeInstruction, DECODE_INCOMPLETE, TERMINATES_BLOCK } from './decoder.ts';
 import { deliverInterrupt } from './interrupts.ts';
-import { dataAccess, debugTrap, instructionBreakpoint } from './debug.ts';
+import { dataAccess, debugTrap, hostRunLength, instructionBreakpoint, type HostDebug } from './debug.ts';
 import { compileBlock, type BlockFn } from './jit.ts';
 
 /** Thrown (as this one object, never allocated) when an instruction faults; the exception has already
@@ -270,6 +270,8 @@ export class CPU {
   dataBp = 0;
   debugActive = false;
   dbgHits = 0;
+  /** The debugger's breakpoints and watchpoints (emulator/debug.ts HostDebug; null: no debugger). */
+  hostDebug: HostDebug | null = null;
   /** External doorbell: a nonzero word makes the run loop return ExitReason.Doorbell. */
   doorbell: Int32Array = new Int32Array(1);
   /** Pending maskable interrupt vector from the outside (-1: none). */
@@ -1356,7 +1358,8 @@ export class CPU {
         this.jitIdx = 0;
         start = this.nextBlock();
         const fn = this.jitSteps && this.singleStep && start !== 0 ? compileBlock(this, start, 1) : undefined;
-        const n = fn !== undefined ? fn(this) : this.interpret(start, 1);
+        // (one instruction, or with only debugger breakpoints set a run up to the next one)
+        const n = fn !== undefined ? fn(this) : this.interpret(start, this.hostDebug === null ? 1 : hostRunLength(this, start, tf));
         this.retired += n;
         this.budget -= n;
         if ((tf || this.debugActive) && n > 0 && this.exitReason === ExitReason.None) {
