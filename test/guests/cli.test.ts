@@ -49,6 +49,24 @@ describe.concurrent('lguest-ts run (lguest mode)', () => {
     expect(stats.shadow.leakedFrames).toBe(0);
   });
 
+  test('an SMP guest: one statistics line per vCPU; a kill names its vCPU', async () => {
+    const ok = await cli('run', 'smp', '--cpus', '3', '--stats');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('smp: vcpus: 3\n');
+    for (const v of [0, 1, 2]) expect(ok.stderr).toMatch(new RegExp(`vCPU ${v}: \\d+ instructions retired`));
+    expect(ok.stderr).toMatch(/hypercalls: .*VCPU_START\(32\) 3/);
+    const killed = await cli('run', 'smp', '--cpus', '2', '--cmdline', 'smp=sec-hcall');
+    expect(killed.status).toBe(1);
+    expect(killed.stderr.trim()).toBe('guest killed: vCPU 1: Bad hypercall 99');
+  });
+
+  test('--timeout stops every vCPU of an SMP guest, started or not', async () => {
+    const r = await cli('run', 'bench-lguest', '--cpus', '2', '--cmdline', 'iters=1000000000', '--timeout', '0.3', '--stats');
+    expect(r.status).toBe(124);
+    expect(r.stderr).toMatch(/^lguest-ts: --timeout: stopped the guest after 0.3 s$/m);
+    expect(r.stderr).toMatch(/vCPU 1: never started/);
+  });
+
   test('a killed guest: "guest killed: REASON" and a non-zero exit', async () => {
     const r = await cli('run', 'misbehave', '--mem', '8', '--pae', '--cmdline', 'case=badhcall');
     expect(r.status).toBe(1);
