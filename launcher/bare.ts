@@ -18,6 +18,9 @@ import { ExitReason, EXIT_NAMES } from '../emulator/exits.ts';
 import { CS, DS, ES, FS, GS, IF, SS, EAX, EBX, ESP } from '../emulator/constants.ts';
 import { PhysicalMemory } from '../mmu/memory.ts';
 import { PcDevices, debugExitStatus } from '../devices/pc.ts';
+import { CpuDebugTarget, SIGALRM, SIGKILL } from '../emulator/debug-target.ts';
+import { LocalDebugLink } from './debug-link.ts';
+import { GdbServer } from './gdb-server.ts';
 import {
   BOOT_GDT_LIMIT, BOOT_LAYOUT, MULTIBOOT_BOOTLOADER_MAGIC, checkFits, loadSegments, parseMultiboot, writeBootInfo,
 } from './multiboot.ts';
@@ -25,6 +28,7 @@ import {
 /** Process exit statuses of bare mode besides isa-debug-exit's (v << 1) | 1, which is always odd. */
 export const EXIT_GUEST_STOPPED = 4; // HLT with nothing to wake it, triple fault, unsupported feature
 export const EXIT_TIMEOUT = 124; // --timeout ran out (as timeout(1) reports it)
+export const EXIT_KILLED_BY_DEBUGGER = 6; // gdb's kill (--gdb)
 
 /** How a bare run ended. */
 export type BareEnd = 'device-exit' | 'halt' | 'triple-fault' | 'unsupported' | 'budget' | 'timeout';
@@ -52,6 +56,9 @@ export interface BareResult {
 }
 
 const SLICE = 1 << 20;
+/** The slice while gdb is attached: the run loop yields to the event loop after each one, so gdb's
+ *  packets and Ctrl-C are served within a few milliseconds even at the stepping path's speed. */
+const DEBUG_SLICE = 1 << 16;
 
 /*L:410 The bare machine: memory, one CPU, the PC devices, and the kernel loaded into it. */
 export class BareMachine {
@@ -199,15 +206,38 @@ export async function runBare(opts: RunOptions): Promise<number> {
   if (opts.initrd) throw new UserError('bare mode loads no modules: drop --initrd');
   const m = new BareMachine(image, { memMiB: opts.memMiB, cmdline: kernelCommandLine(imageNameFor(opts), opts.cmdline), what: opts.imageArg });
   const deadline = opts.timeoutSec === undefined ? Infinity : Date.now() + opts.timeoutSec * 1000;
+  const gdb = opts.gdbPort === undefined ? undefined : await attachGdb(m, opts.gdbPort);
   const started = Date.now();
   let midLine = false; // the console's last byte was not a newline
 
   for (;;) {
-    const reason = m.run(SLICE);
+    let reason: ExitReason;
+    if (gdb === undefined) {
+      reason = m.run(SLICE);
+    } else {
+      /* [L:630] With gdb attached, each slice first waits while gdb holds the guest stopped (before the
+       * first instruction, it waits for gdb to connect and say go), runs through the debug target (one
+       * instruction when gdb steps), and reports a stop instead of going on. */
+      const go = await gdb.link.waitToRun(deadline);
+      if (go === 'kill') {
+        process.stderr.write(`lguest-ts: gdb killed the guest\n${m.registerDump()}\n`);
+        await gdb.server.finish({ kind: 'terminated', signal: SIGKILL });
+        return EXIT_KILLED_BY_DEBUGGER;
+      }
+      reason = go === 'run' ? gdb.target.run(DEBUG_SLICE) : ExitReason.Budget; // 'timeout': caught below
+    }
     const bytes = m.takeOutput();
     if (bytes.length > 0) {
       await write(bytes);
       midLine = bytes[bytes.length - 1] !== 0x0a;
+    }
+    if (gdb !== undefined) {
+      const stop = gdb.target.stopAfter(reason);
+      if (stop !== undefined) {
+        gdb.link.emit(stop);
+        continue;
+      }
+      if (reason === ExitReason.Doorbell) reason = ExitReason.Budget; // a Ctrl-C that came as gdb left
     }
     // on a terminal, start our own messages on a line of their own
     if (midLine && process.stdout.isTTY && (m.ending(reason) || Date.now() >= deadline)) {
@@ -216,21 +246,36 @@ export async function runBare(opts: RunOptions): Promise<number> {
     }
     const end = m.ending(reason);
     if (end) {
+      let status: number;
       if (end.end === 'device-exit') {
         const v = m.devices.exitValue ?? 0;
         if (opts.stats) printStats(m, started);
-        if (opts.debugExitOk !== undefined && v === opts.debugExitOk) return 0;
-        return debugExitStatus(v) & 0xff;
+        status = opts.debugExitOk !== undefined && v === opts.debugExitOk ? 0 : debugExitStatus(v) & 0xff;
+      } else {
+        process.stderr.write(`lguest-ts: ${end.message}\n${m.registerDump()}\n`);
+        if (opts.stats) printStats(m, started);
+        status = EXIT_GUEST_STOPPED;
       }
-      process.stderr.write(`lguest-ts: ${end.message}\n${m.registerDump()}\n`);
-      if (opts.stats) printStats(m, started);
-      return EXIT_GUEST_STOPPED;
+      await gdb?.server.finish({ kind: 'exited', status });
+      return status;
     }
     if (Date.now() >= deadline) {
       process.stderr.write(`lguest-ts: timeout: stopped the guest after ${opts.timeoutSec} s (${m.cpu.retired} instructions)\n${m.registerDump()}\n`);
+      await gdb?.server.finish({ kind: 'terminated', signal: SIGALRM });
       return EXIT_TIMEOUT;
     }
+    if (gdb !== undefined) await new Promise<void>((res) => setImmediate(res));
   }
+}
+
+/** `--gdb PORT`: the guest's vCPU as a debug target, served to gdb on 127.0.0.1:PORT. */
+async function attachGdb(m: BareMachine, port: number): Promise<{ target: CpuDebugTarget; link: LocalDebugLink; server: GdbServer }> {
+  const target = new CpuDebugTarget(m.cpu, 1);
+  const link = new LocalDebugLink(target);
+  const log = (msg: string) => { process.stderr.write(`lguest-ts: ${msg}\n`); };
+  const server = await GdbServer.listen(link, port, log);
+  log(`gdb: listening on 127.0.0.1:${server.port}; the guest waits for gdb (target remote 127.0.0.1:${server.port})`);
+  return { target, link, server };
 }
 
 function printStats(m: BareMachine, started: number): void {
