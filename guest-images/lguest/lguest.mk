@@ -12,7 +12,7 @@
 
 LGUEST_DIR := lguest
 LGUEST_OBJ := $(OBJ)/lguest
-LGUEST_BENCH_GUESTS := bench-lguest bench-switch bench-fault bench-hcall
+LGUEST_BENCH_GUESTS := bench-lguest bench-switch bench-fault bench-hcall bench-smp
 LGUEST_GUESTS := hello traps timer usermode misbehave paging fuzz $(LGUEST_BENCH_GUESTS)
 LGUEST_GUESTS += virtcon
 LGUEST_GUESTS += virtblk
@@ -38,6 +38,14 @@ LGUEST_EXTRA_smp := vcpu vcpu_entry
 # Objects from outside lguest/ (the same file in both variants): the workload is the very object the bare
 # kernel build/bench.elf links, so both run the same instructions.
 LGUEST_LINK_bench-lguest := $(OBJ)/workload/workload.o
+# bench-smp runs the workload on every vCPU at once, and the workload keeps its state in static arrays:
+# vCPU 0 runs that object, each secondary n (1..7) a copy of it with workload_run renamed
+# workload_run_vcpuN and every other symbol made local, so the same instructions on data of its own.
+LGUEST_EXTRA_bench-smp := vcpu vcpu_entry
+LGUEST_LINK_bench-smp := $(OBJ)/workload/workload.o $(foreach n,1 2 3 4 5 6 7,$(LGUEST_OBJ)/workload-vcpu$(n).o)
+$(LGUEST_OBJ)/workload-vcpu%.o: $(OBJ)/workload/workload.o
+	@mkdir -p $(dir $@)
+	objcopy --redefine-sym workload_run=workload_run_vcpu$* --keep-global-symbol=workload_run_vcpu$* $< $@
 
 # One set of objects per paging variant: $(LGUEST_OBJ)/2level and $(LGUEST_OBJ)/pae.
 define lguest_variant_rules
@@ -54,6 +62,9 @@ $(LGUEST_OBJ)/$(1)/%_blob.o: $(LGUEST_DIR)/guests/usermode_blob.S $(LGUEST_OBJ)/
 	@mkdir -p $$(dir $$@)
 	$(CC) $(LGUEST_CFLAGS) $(2) -DUSER_BIN='"$(LGUEST_OBJ)/user/$$*_user.bin"' -c -o $$@ $$<
 $(LGUEST_OBJ)/$(1)/bench-lguest.o: $(LGUEST_DIR)/guests/bench-lguest.c $(WORKLOAD)/workload.h $(LGUEST_HEADERS)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LGUEST_CFLAGS) $(2) -I$(WORKLOAD) -c -o $$@ $$<
+$(LGUEST_OBJ)/$(1)/bench-smp.o: $(LGUEST_DIR)/guests/bench-smp.c $(WORKLOAD)/workload.h $(LGUEST_HEADERS)
 	@mkdir -p $$(dir $$@)
 	$(CC) $(LGUEST_CFLAGS) $(2) -I$(WORKLOAD) -c -o $$@ $$<
 endef

@@ -1,7 +1,8 @@
 /**
  * The benchmark guests (guest-images/lguest/guests/bench-*.c, what bench/run.ts times) boot and check
  * themselves with small counts, in 2-level and PAE paging, and the Host's statistics show the events each
- * one exists to cause. Nothing here asserts a time: benchmarks are not tests.
+ * one exists to cause; bench-smp runs the workload on 2 and 3 vCPUs at once. Nothing here asserts a time:
+ * benchmarks are not tests.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,12 +14,12 @@ const MEM_MIB = 16;
 const workers = new VcpuWorkers(2);
 afterAll(() => workers.destroy());
 
-async function boot(name: string, pae: boolean, cmdline: string): Promise<{ out: string; r: LguestResult }> {
+async function boot(name: string, pae: boolean, cmdline: string, cpus = 1, pool = workers): Promise<{ out: string; r: LguestResult }> {
   const chunks: Buffer[] = [];
   const r = await bootLguest({
     image: readFileSync(join(IMAGE_DIR, `${name}${pae ? '-pae' : ''}.elf`)), imageName: name,
-    memMiB: MEM_MIB, cpus: 1, pae, cmdline, onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 120,
-  }, workers);
+    memMiB: MEM_MIB, cpus, pae, cmdline, onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 120,
+  }, pool);
   return { out: Buffer.concat(chunks).toString('latin1'), r };
 }
 
@@ -67,5 +68,55 @@ describe.concurrent.each([false, true])('benchmark guests (pae %s)', (pae) => {
     expect(pgtables(big.r) - pgtables(small.r)).toBe(160);
     // Eight address spaces, four cached shadows: the cache misses on every switch.
     expect(big.r.stats.shadow!.cacheMisses - small.r.stats.shadow!.cacheMisses).toBeGreaterThanOrEqual(160);
+  });
+});
+
+// bench-smp boots several vCPUs, each of which holds a worker for the whole boot: its own pool, and one
+// test at a time (sharing the pool above with the concurrent tests could leave a boot waiting for a worker).
+describe('bench-smp: the workload on every vCPU at once', () => {
+  const smpWorkers = new VcpuWorkers(3);
+  afterAll(() => smpWorkers.destroy());
+  const PER_ITERATION = 178_000; // a little under the workload's 178,374 instructions per iteration
+
+  /** The guest's output (its header comment says the same). */
+  function expected(cpus: number, iters: number, pae: boolean, checksum: string, passed: number, reference: boolean): string {
+    return [
+      `bench-smp: the lguest-ts CPU workload on every vCPU at once (paging: ${pae ? 'PAE' : '2-level'})`,
+      `bench-smp: vcpus: ${cpus}, iterations: ${iters} each`,
+      ...Array.from({ length: cpus }, (_, v) => `bench-smp: vCPU ${v}: checksum ${checksum}, self-checks ${passed} passed, 0 failed`),
+      reference
+        ? `check: every vCPU's checksum is the reference for ${iters} iterations (${checksum}): ok`
+        : `check: every vCPU's checksum is vCPU 0's (no reference for ${iters} iterations): ok`,
+      'check: every vCPU passed its self-checks: ok',
+      'bench-smp: done',
+    ].join('\n') + '\n';
+  }
+
+  test.each([false, true])('--cpus 2, iters=10 (pae %s): both vCPUs get the reference checksum', async (pae) => {
+    const { out, r } = await boot('bench-smp', pae, 'iters=10', 2, smpWorkers);
+    expectPowerOff(out, r);
+    // bench-lguest's checksum and self-checks for 10 iterations (21 per iteration), on each vCPU.
+    expect(out).toBe(expected(2, 10, pae, '0x061e6e72', 210, true));
+    // vCPU 0 started vCPU 1 and asked for a vCPU 2 that does not exist; vCPU 1 said it was done by IPI.
+    expect(r.stats.host.hypercalls.VCPU_START).toBe(2);
+    expect(r.stats.host.hypercalls.LGUEST_INIT).toBe(2);
+    expect(r.stats.host.hypercalls.SEND_IPI).toBe(1);
+    // Each vCPU retired the workload's instructions itself (what bench/run.ts adds up).
+    expect(r.stats.vcpus.map((v) => v.vcpu)).toEqual([0, 1]);
+    for (const v of r.stats.vcpus) expect(v.instructions).toBeGreaterThan(10 * PER_ITERATION);
+  });
+
+  test('--cpus 3, a count with no reference: every vCPU agrees with vCPU 0', async () => {
+    const { out, r } = await boot('bench-smp', false, 'iters=3', 3, smpWorkers);
+    expectPowerOff(out, r);
+    expect(out).toBe(expected(3, 3, false, out.match(/vCPU 0: checksum (0x[0-9a-f]{8})/)![1], 63, false));
+    for (const v of r.stats.vcpus) expect(v.instructions).toBeGreaterThan(3 * PER_ITERATION);
+  });
+
+  test('--cpus 1 with no iterations passes too (bench/run.ts subtracts that run)', async () => {
+    const { out, r } = await boot('bench-smp', false, 'iters=0', 1, smpWorkers);
+    expectPowerOff(out, r);
+    expect(out).toBe(expected(1, 0, false, '0x00000000', 0, true));
+    expect(r.stats.host.hypercalls.VCPU_START).toBe(1);
   });
 });
