@@ -8,6 +8,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { PhysicalMemory } from '../mmu/memory.ts';
 import type { ShadowHost, ShadowPageTables, ShadowStats } from '../mmu/shadow-api.ts';
 import { Shadow } from '../mmu/shadow.ts';
+import { SHADOW_CACHE_SIZE } from '../mmu/shadow-consts.ts';
 import { HostPool } from '../switcher/pool.ts';
 import { startGuest, startSecondary, type SecondaryStart } from '../switcher/host.ts';
 import { runGuest } from '../switcher/core.ts';
@@ -104,7 +105,9 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   // Shadow paging: mmu/shadow.ts, the seed's page_tables.c, over bookkeeping every vCPU shares; vCPU 0
   // sets it up, the others attach, and with more than one vCPU every call takes the guest's shadow lock.
   const makeShadow = (host: ShadowHost): ShadowPageTables => {
-    const s = new Shadow(host, { state: task.shadowState, attach: task.vcpu !== 0 });
+    // The seed's 4 cached top levels, or one per vCPU when there are more (each vCPU keeps its own).
+    const cacheSize = Math.max(SHADOW_CACHE_SIZE, link.ncpus);
+    const s = new Shadow(host, { state: task.shadowState, attach: task.vcpu !== 0, cacheSize, strictKernelReuse: link.ncpus > 1 });
     return link.ncpus > 1 ? new LockedShadow(s, link) : s;
   };
   const base = {

@@ -50,6 +50,15 @@ export interface ShadowOptions {
   state?: ArrayBufferLike;
   /** With `state`: attach to bookkeeping another Shadow already set up instead of resetting it. */
   attach?: boolean;
+  /** Cached top levels (the seed's 4 by default; at most MAX_CACHE_SLOTS). An SMP guest needs at least
+   *  one per vCPU, or a vCPU switching page tables would find every slot in use by the others; every
+   *  Shadow over one `state` must be given the same number. */
+  cacheSize?: number;
+  /** A reused slot keeps its kernel part only where it provably mirrors the new top level (PAE: the same
+   *  guest PMD page), instead of trusting the seed's rule that every top level has the same kernel part.
+   *  An SMP guest breaks that rule for a moment whenever it updates its top levels one by one while
+   *  another vCPU switches; the Host sets this for SMP guests. */
+  strictKernelReuse?: boolean;
 }
 
 /** Statistics beyond the contract's. */
@@ -85,7 +94,9 @@ const MISC_DROP_GEN = 4; // bumped whenever a present shadow PTE goes (the stack
 const MISC_PINNED_GEN = 5; // per vCPU id (up to 32): MISC_DROP_GEN when its stack was last pinned
 const MAX_VCPUS = 32;
 const MISC_WORDS = MISC_PINNED_GEN + MAX_VCPUS;
-const SLOTS_BYTES = SHADOW_CACHE_SIZE * SLOT_WORDS * 4;
+/** Room for this many cached top levels in the bookkeeping, whatever options.cacheSize says. */
+export const MAX_CACHE_SLOTS = 16;
+const SLOTS_BYTES = MAX_CACHE_SLOTS * SLOT_WORDS * 4;
 const MISC_OFFSET = SLOTS_BYTES;
 const STATS_OFFSET = Math.ceil((MISC_OFFSET + MISC_WORDS * 4) / 8) * 8;
 const REFS_OFFSET = STATS_OFFSET + STAT_NAMES.length * 8;
@@ -117,6 +128,9 @@ export class Shadow implements ShadowPageTables {
   private readonly kernelFlush: KernelFlushPolicy;
   private readonly prefault: number;
   private readonly random: () => number;
+  /** Cached top levels (slots) in use. */
+  readonly cacheSize: number;
+  private readonly strictKernelReuse: boolean;
 
   private readonly slots: Int32Array;
   private readonly misc: Int32Array;
@@ -148,18 +162,23 @@ export class Shadow implements ShadowPageTables {
     if (pf < 0 || (pf & (pf - 1)) !== 0 || pf > this.entries) throw new RangeError(`prefault must be 0 or a power of two up to ${this.entries}`);
     this.prefault = pf;
     this.random = options.random ?? Math.random;
+    this.cacheSize = options.cacheSize ?? SHADOW_CACHE_SIZE;
+    this.strictKernelReuse = options.strictKernelReuse ?? false;
+    if (!Number.isInteger(this.cacheSize) || this.cacheSize < 1 || this.cacheSize > MAX_CACHE_SLOTS) {
+      throw new RangeError(`cacheSize must be 1 to ${MAX_CACHE_SLOTS}`);
+    }
     if ((this.memBase & (PAGE_SIZE - 1)) !== 0) throw new RangeError('memBase must be page aligned');
 
     const bytes = Shadow.stateBytes(this.pfnLimit);
     this.state = options.state ?? new ArrayBuffer(bytes);
     if (this.state.byteLength < bytes) throw new RangeError(`shadow state needs ${bytes} bytes`);
-    this.slots = new Int32Array(this.state, 0, SHADOW_CACHE_SIZE * SLOT_WORDS);
+    this.slots = new Int32Array(this.state, 0, MAX_CACHE_SLOTS * SLOT_WORDS);
     this.misc = new Int32Array(this.state, MISC_OFFSET, MISC_WORDS);
     this.statv = new Float64Array(this.state, STATS_OFFSET, STAT_NAMES.length);
     this.refs = new Int32Array(this.state, REFS_OFFSET, this.pfnLimit);
     if (!options.attach) {
       new Uint8Array(this.state, 0, bytes).fill(0);
-      for (let s = 0; s < SHADOW_CACHE_SIZE; s++) this.resetSlot(s);
+      for (let s = 0; s < this.cacheSize; s++) this.resetSlot(s);
     }
 
     const stats = {} as ShadowStatsEx;
@@ -344,7 +363,7 @@ export class Shadow implements ShadowPageTables {
 
   private slotOf(vcpu: ShadowVcpu): number {
     const s = vcpu.pgdIndex;
-    if (s >= 0 && s < SHADOW_CACHE_SIZE && this.slotTop(s) !== NO_PAGE) return s;
+    if (s >= 0 && s < this.cacheSize && this.slotTop(s) !== NO_PAGE) return s;
     this.kill(`${KillReason.noShadow} ${vcpu.id}`);
     return -1;
   }
@@ -584,7 +603,7 @@ export class Shadow implements ShadowPageTables {
     gpgdir >>>= 0;
     if (!this.pae) pteHi = 0;
     if (vaddr >= this.kernelAddress) {
-      for (let s = 0; s < SHADOW_CACHE_SIZE; s++) if (this.slotTop(s) !== NO_PAGE) this.doSetPte(s, vaddr, pteLo | 0, pteHi | 0);
+      for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) !== NO_PAGE) this.doSetPte(s, vaddr, pteLo | 0, pteHi | 0);
     } else {
       const s = this.findSlot(gpgdir);
       if (s >= 0) this.doSetPte(s, vaddr, pteLo | 0, pteHi | 0);
@@ -656,7 +675,7 @@ export class Shadow implements ShadowPageTables {
     if (index >= ENTRIES_PAE) return;
     const page = (pmdGpa & ~FLAGS_MASK) >>> 0;
     let changed = false;
-    for (let s = 0; s < SHADOW_CACHE_SIZE; s++) {
+    for (let s = 0; s < this.cacheSize; s++) {
       const top = this.slotTop(s);
       if (top === NO_PAGE) continue;
       for (let i = 0; i < PAE_PGD_ENTRIES; i++) {
@@ -704,34 +723,39 @@ export class Shadow implements ShadowPageTables {
   }
 
   private findSlot(gpgdir: number): number {
-    for (let s = 0; s < SHADOW_CACHE_SIZE; s++) if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir) return s;
+    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir) return s;
     return -1;
   }
 
   private takeSlot(vcpu: ShadowVcpu, s: number): void {
     const bit = 1 << (vcpu.id & 31);
-    for (let t = 0; t < SHADOW_CACHE_SIZE; t++) this.slots[t * SLOT_WORDS + SLOT_OWNERS] &= ~bit;
+    for (let t = 0; t < this.cacheSize; t++) this.slots[t * SLOT_WORDS + SLOT_OWNERS] &= ~bit;
     this.slots[s * SLOT_WORDS + SLOT_OWNERS] |= bit;
     this.slots[s * SLOT_WORDS + SLOT_LAST_USE] = ++this.misc[MISC_CLOCK];
     vcpu.pgdIndex = s;
   }
 
   private chooseVictim(vcpu: ShadowVcpu): number {
-    if (this.eviction === 'random') return Math.min(SHADOW_CACHE_SIZE - 1, Math.floor(this.random() * SHADOW_CACHE_SIZE));
-    for (let s = 0; s < SHADOW_CACHE_SIZE; s++) if (this.slotTop(s) === NO_PAGE) return s;
+    if (this.eviction === 'random') return Math.min(this.cacheSize - 1, Math.floor(this.random() * this.cacheSize));
+    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) === NO_PAGE) return s;
+    // Never a slot another vCPU runs on: its CR3 points there. (With cacheSize at least the number of
+    // vCPUs there is always one; -1 means a Host that gave too few slots.)
     const others = ~(1 << (vcpu.id & 31));
-    let best = -1, bestUse = Infinity, any = 0, anyUse = Infinity;
-    for (let s = 0; s < SHADOW_CACHE_SIZE; s++) {
+    let best = -1, bestUse = Infinity;
+    for (let s = 0; s < this.cacheSize; s++) {
       const use = this.slots[s * SLOT_WORDS + SLOT_LAST_USE];
-      if (use < anyUse) { any = s; anyUse = use; }
       if ((this.slots[s * SLOT_WORDS + SLOT_OWNERS] & others) === 0 && use < bestUse) { best = s; bestUse = use; }
     }
-    return best >= 0 ? best : any;
+    return best;
   }
 
   /** Returns the slot for `gpgdir` (brand new or reused); -1 when nothing could be had. */
   private newSlot(vcpu: ShadowVcpu, gpgdir: number): number {
     let s = this.chooseVictim(vcpu);
+    if (s < 0) {
+      this.kill('no shadow top level to switch to: every cached one is in use by another vCPU');
+      return -1;
+    }
     let blank = false;
     if (this.slotTop(s) === NO_PAGE) {
       const top = this.host.allocPage();
@@ -743,7 +767,7 @@ export class Shadow implements ShadowPageTables {
       if (top < 0 || (this.pae && pmd < 0)) {
         // No room for another top level: keep using the current one (as the seed does).
         s = vcpu.pgdIndex;
-        if (s < 0 || s >= SHADOW_CACHE_SIZE || this.slotTop(s) === NO_PAGE) {
+        if (s < 0 || s >= this.cacheSize || this.slotTop(s) === NO_PAGE) {
           this.kill(KillReason.outOfPages);
           return -1;
         }
@@ -762,6 +786,7 @@ export class Shadow implements ShadowPageTables {
     this.slots[s * SLOT_WORDS + SLOT_GPGDIR] = gpgdir;
     if (this.releaseUser(s)) this.host.invalidate();
     if (this.pae) this.adoptKernelPmds(s, gpgdir);
+    else if (this.strictKernelReuse && !blank && this.releaseKernel2Level(s)) this.host.invalidate();
     return s;
   }
 
@@ -770,12 +795,22 @@ export class Shadow implements ShadowPageTables {
   private adoptKernelPmds(s: number, gpgdir: number): void {
     for (let i = this.kernelAddress >>> 30; i < PAE_PGD_ENTRIES; i++) {
       if (this.pmdSrc(s, i) === -1) continue;
-      if (this.greadQuiet(gpgdir + i * 8, 8) && (this.rLo & PTE_P) !== 0 && this.rHi === 0) {
+      if (this.greadQuiet(gpgdir + i * 8, 8) && (this.rLo & PTE_P) !== 0 && this.rHi === 0 &&
+          (!this.strictKernelReuse || this.pmdSrc(s, i) === (this.rLo & ~FLAGS_MASK) >>> 0)) {
         this.setPmdSrc(s, i, (this.rLo & ~FLAGS_MASK) >>> 0);
       } else {
         this.dropPmdPage(s, i);
       }
     }
+  }
+
+  /** 2-level, strictKernelReuse: a reused slot drops its kernel part too (it refills from the new top
+   *  level's own entries on the next faults). Everything but the Switcher's entry. */
+  private releaseKernel2Level(s: number): boolean {
+    const top = this.slotTop(s);
+    let changed = false;
+    for (let i = this.kernelAddress >>> 22; i < SWITCHER_PGD_INDEX_2LEVEL; i++) if (this.releaseDir(top + i * 4)) changed = true;
+    return changed;
   }
 
   // ---------------------------------------------------------------------------------------------------
@@ -843,7 +878,7 @@ export class Shadow implements ShadowPageTables {
 
   private clearAllFull(): void {
     let changed = false;
-    for (let s = 0; s < SHADOW_CACHE_SIZE; s++) if (this.slotTop(s) !== NO_PAGE && this.releaseSlotEntries(s)) changed = true;
+    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) !== NO_PAGE && this.releaseSlotEntries(s)) changed = true;
     if (changed) this.host.invalidate();
   }
 
@@ -864,7 +899,7 @@ export class Shadow implements ShadowPageTables {
 
   private revalidateAll(): void {
     let changed = false;
-    for (let s = 0; s < SHADOW_CACHE_SIZE; s++) {
+    for (let s = 0; s < this.cacheSize; s++) {
       const top = this.slotTop(s);
       if (top === NO_PAGE) continue;
       const gpgdir = this.slotGpgdir(s);
@@ -1027,7 +1062,7 @@ export class Shadow implements ShadowPageTables {
 
   currentGpgdir(vcpu: ShadowVcpu): number {
     const s = vcpu.pgdIndex;
-    return s >= 0 && s < SHADOW_CACHE_SIZE && this.slotTop(s) !== NO_PAGE ? this.slotGpgdir(s) : 0;
+    return s >= 0 && s < this.cacheSize && this.slotTop(s) !== NO_PAGE ? this.slotGpgdir(s) : 0;
   }
 
   /*S:600 guestPa: a guest virtual address to guest-physical through the guest's own tables (for emulating
@@ -1062,7 +1097,7 @@ export class Shadow implements ShadowPageTables {
   /*S:470 Teardown: every shadow entry released (every frame reference put back), every page freed. */
   releaseAll(): void {
     let any = false;
-    for (let s = 0; s < SHADOW_CACHE_SIZE; s++) {
+    for (let s = 0; s < this.cacheSize; s++) {
       const top = this.slotTop(s);
       if (top === NO_PAGE) continue;
       any = true;

@@ -94,11 +94,10 @@ describe('smp-stress: shadow paging from every vCPU at once', () => {
     else expect(h.SET_PGD).toBeGreaterThanOrEqual(PER_ROUND.table * nm + ROUNDS * (cpus * NSPACES + 1));
   });
 
-  // More vCPUs than the Host's 4 cached shadow top levels, each on a top level of its own: the Host hands
-  // a slot another vCPU still runs on to the one that switches (mmu/shadow.ts chooseVictim falls back to
-  // a slot other vCPUs own), and that vCPU then translates through another vCPU's top level; the guest
-  // reports the crossed translation in round 0. Skipped until the Host keeps a slot per running vCPU.
-  test.skip('--cpus 5 (Host bug: a shadow slot taken from under a running vCPU)', async () => {
+  // More vCPUs than the seed's 4 cached shadow top levels, each on a top level of its own: the Host keeps
+  // a slot per vCPU (mmu/shadow.ts cacheSize), never one another vCPU runs on. (It once handed a running
+  // vCPU's slot to the one switching, which then read through another vCPU's top level.)
+  test('--cpus 5: more vCPUs than the seed\'s 4 cached top levels', async () => {
     const { out, r } = await boot(5, false, FIRST_SEED, ROUNDS);
     expect(r.fate).toEqual({ kind: 'poweroff', reason: 'CRASH: Power down' });
     expect(out).toBe(expected(5, false, FIRST_SEED, ROUNDS));

@@ -512,6 +512,94 @@ describe('shared bookkeeping', () => {
     expect(sh.stats.leakedFrames).toBe(0);
   });
 
+  // Each of 5 vCPUs switches to a top level of its own mapping VA to frame 100 + i.
+  function fiveVcpus(pae: boolean, cacheSize?: number) {
+    const env = makeEnv({ pae, pfnLimit: 128, vcpus: 5, shadow: cacheSize === undefined ? {} : { cacheSize } });
+    const sh = env.shadow;
+    sh.initGuestPagetable(128 * 4096, 0);
+    sh.guestDataInit(0xc0000000);
+    let next = 64;
+    const page = () => next++ * 4096;
+    const VA = 0x400000;
+    const tops: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const top = page(), pt = page();
+      if (pae) {
+        const pmd = page();
+        gwriteEntry(env, top, pmd | PTE_P);
+        gwriteEntry(env, pmd + ((VA >>> 21) & 511) * 8, pt | PTE_P | PTE_RW | PTE_US);
+        gwriteEntry(env, pt + ((VA >>> 12) & 511) * 8, ((100 + i) << 12) | PTE_P | PTE_RW | PTE_US);
+      } else {
+        gwriteEntry(env, top + (VA >>> 22) * 4, pt | PTE_P | PTE_RW | PTE_US);
+        gwriteEntry(env, pt + ((VA >>> 12) & 1023) * 4, ((100 + i) << 12) | PTE_P | PTE_RW | PTE_US);
+      }
+      tops.push(top);
+    }
+    for (let i = 0; i < 5; i++) sh.newPagetable(env.vcpus[i], tops[i]);
+    const frames = env.vcpus.map((v) => {
+      const a = v.access(VA, false, false);
+      return 'frame' in a ? (a.frame - MEM_BASE) >>> 12 : a;
+    });
+    return { env, frames };
+  }
+
+  it.each([false, true])('with a slot per vCPU, 5 vCPUs on 5 top levels each keep their own (pae %s)', (pae) => {
+    const { env, frames } = fiveVcpus(pae, 5);
+    expect(env.host.kills).toEqual([]);
+    expect(frames).toEqual([100, 101, 102, 103, 104]);
+  });
+
+  it.each([false, true])('with too few slots, a vCPU is never given one another vCPU runs on: the guest dies (pae %s)', (pae) => {
+    const { env, frames } = fiveVcpus(pae);
+    expect(env.host.kills[0]).toBe('no shadow top level to switch to: every cached one is in use by another vCPU');
+    // Nobody reads another vCPU's frame: the guest is dead, its accesses stop there.
+    frames.forEach((f) => expect(f).toEqual({ killed: env.host.kills[0] }));
+  });
+
+  // 2-level: two top levels X and Y share the kernel entry for 0xD0000000. The guest replaces the page
+  // table under it in every top level, Y first, X last, each with SET_PGD; in between another vCPU
+  // switches to Y and the Host reuses X's slot for it. The seed keeps a reused slot's kernel part (every
+  // top level has the same, abi 6.2): Y's shadow keeps the old table, and SET_PGD for X, no longer cached,
+  // drops nothing. An SMP guest breaks the rule for that moment, so an SMP Host reuses strictly.
+  function kernelPartRace(strictKernelReuse: boolean): unknown {
+    const env = makeEnv({ pae: false, pfnLimit: 128, vcpus: 2, shadow: { strictKernelReuse } });
+    const sh = env.shadow;
+    sh.initGuestPagetable(128 * 4096, 0);
+    sh.guestDataInit(0xc0000000);
+    const boot = sh.currentGpgdir(env.vcpus[0]);
+    const [v0, v1] = env.vcpus;
+    let next = 64;
+    const page = () => next++ * 4096;
+    const KVA = 0xd0000000, idx = KVA >>> 22;
+    const KDIR = PTE_P | PTE_RW | PTE_A | PTE_D;
+    const oldPt = page(), newPt = page();
+    gwriteEntry(env, oldPt + ((KVA >>> 12) & 1023) * 4, (100 << 12) | KDIR);
+    gwriteEntry(env, newPt + ((KVA >>> 12) & 1023) * 4, (101 << 12) | KDIR);
+    const X = page(), Y = page(), others = [page(), page()];
+    for (const t of [X, Y]) gwriteEntry(env, t + idx * 4, oldPt | KDIR);
+    sh.newPagetable(v0, X);
+    expect(v0.access(KVA, false, false)).toEqual({ frame: MEM_BASE + (100 << 12) });
+    sh.newPagetable(v1, boot);
+    sh.newPagetable(v1, others[0]);
+    sh.newPagetable(v1, others[1]);
+    sh.newPagetable(v0, others[0]); // X's slot: cached, unowned, least recently used
+    gwriteEntry(env, Y + idx * 4, newPt | KDIR);
+    sh.setPgd(Y, idx);
+    sh.newPagetable(v1, Y);          // reuses X's slot
+    expect(sh.slotGpgdir(v1.pgdIndex)).toBe(Y);
+    gwriteEntry(env, X + idx * 4, newPt | KDIR);
+    sh.setPgd(X, idx);
+    return v1.access(KVA, false, false);
+  }
+
+  it('strictKernelReuse: a reused slot never keeps a kernel entry its new top level does not have', () => {
+    expect(kernelPartRace(true)).toEqual({ frame: MEM_BASE + (101 << 12) });
+  });
+
+  it("without it (the seed's rule, a uniprocessor Host), the old kernel entry survives the reuse", () => {
+    expect(kernelPartRace(false)).toEqual({ frame: MEM_BASE + (100 << 12) });
+  });
+
   it('refuses a bad prefault window', () => {
     const env = makeEnv({ pae: false });
     expect(() => new Shadow(env.host, { prefault: 3 })).toThrow(RangeError);

@@ -23,7 +23,7 @@
  *            synchronous or through the ring) and publish the new version
  *   SHTBL    (rounds r with r % N == id, one vCPU at a time) replace the page table under SHTBL_VA, shared
  *            by every top level (PAE: one SET_PMD on the kernel PMD page every top level shares; 2-level:
- *            the entry in every top level, a SET_PGD for each, then FLUSH_TLB(1), see op_shtbl), and publish
+ *            the entry in every top level, a SET_PGD for each, see op_shtbl), and publish
  *            the new version
  * After every operation the vCPU reads every shared page and one page of its current top level; at the
  * end of each round, every page of it. A pattern encodes (vCPU, top level, region, page, sequence), so a
@@ -721,11 +721,10 @@ static void op_shtbl(struct cpu *c)
 	mm_set_table_entry(&kernel_mm, SHTBL_VA, (u64)shtbl_pt[set] | _KERNPG_TABLE);
 #else
 	/* Every top level has its own copy of the kernel entries: change each, and tell the Host of each.
-	 * While we do, the top levels disagree, and the Host keeps a reused slot's kernel part (abi 6.2: it
-	 * is "identical across all Guest page tables"): another vCPU switching to a top level we already did
-	 * may get a slot of one we have not done yet, whose kernel part still holds the old table, and our
-	 * SET_PGD of that one (no longer cached) drops nothing. So, as for any kernel mapping change the
-	 * Host is not told exactly, FLUSH_TLB(1) once every top level agrees, before we publish. */
+	 * While we do, the top levels disagree (abi 6.2 says they are "identical across all Guest page
+	 * tables"): another vCPU switching to a top level we already did may get the reused slot of one we
+	 * have not done yet. An SMP Host therefore never keeps a reused slot's kernel part (switcher/README.md),
+	 * and the SET_PGDs are all it needs: no FLUSH_TLB(1) here. */
 	u32 e = shtbl_pt[set] | _KERNPG_TABLE, idx = SHTBL_VA >> PGDIR_SHIFT;
 	mm_set_table_entry(&kernel_mm, SHTBL_VA, e);
 	for (u32 v = 0; v < ncpus; v++)
@@ -734,7 +733,6 @@ static void op_shtbl(struct cpu *c)
 			((volatile u32 *)mm->pgd)[idx] = e;
 			hcall(LHCALL_SET_PGD, mm->pgd_phys, idx, 0, 0);
 		}
-	hcall(LHCALL_FLUSH_TLB, 1, 0, 0, 0);
 #endif
 	publish(&shtbl_ver, ver);
 	spin_unlock(&shtbl_lock);
