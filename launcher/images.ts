@@ -28,6 +28,7 @@ const IMAGES: ImageInfo[] = [
   { name: 'virtblk', kind: 'lguest', description: 'virtio block and rng drivers (run with --block FILE --rng): reads, writes, barriers, past the end, bad requests (bad=CASE) killed' },
   { name: 'paging', kind: 'lguest', description: 'shadow paging stress: copy-on-write, 10 address spaces, large mappings, kernel-mapping changes, A/D bits' },
   { name: 'smp', kind: 'lguest', description: 'an SMP guest (run with --cpus N): VCPU_START, IPIs, atomic instructions and TLB shootdown across vCPUs; bad acts (smp=CASE) killed' },
+  { name: 'smp-stress', kind: 'lguest', description: 'shadow paging from every vCPU at once (run with --cpus N, seed=S rounds=M): remaps, address spaces, shared pages, self-checked' },
 ];
 
 export function listImages(): ImageInfo[] {
