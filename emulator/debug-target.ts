@@ -15,6 +15,12 @@
  * offsets gdb shows) and are translated through the CPU's current paging without setting accessed or
  * dirty bits and without faulting (cpu.debugTranslate): memory that is not mapped, or not RAM, answers an
  * error, never a guest page fault.
+ *
+ * lguest mode (launcher/vcpu-debug.ts) adapts the same target to a vCPU of a guest: the CPU may come later
+ * (a secondary vCPU the guest has not started yet has breakpoints but no registers), a vCPU stopped in the
+ * Host shows its guest's registers as the Switcher saved them (`saved`), memory goes through the guest's
+ * own page tables (`physical`), the Switcher's region is refused (`hostRegion`), and some EFLAGS bits are
+ * the Host's (`eflagsLocked`).
  */
 import { CS, DS, EAX, ES, FS, GS, SS } from './constants.ts';
 import type { CPU } from './cpu.ts';
@@ -44,6 +50,27 @@ export const MAX_WATCH_LEN = 1 << 20;
 const PAGE = 4096;
 /** EFLAGS.VM: virtual-8086 mode is not implemented, so the debugger may not set it. */
 const EFLAGS_VM = 1 << 17;
+
+/** The registers of a vCPU whose state is not in the CPU (lguest: a vCPU stopped in the Host, its guest's
+ *  registers saved by the Switcher). Numbers are gdb's (GDB_REG_NAMES). */
+export interface SavedRegisters {
+  get(n: number): number;
+  /** n < 10: the general registers, EIP and EFLAGS (segment selectors are never set). */
+  set(n: number, v: number): void;
+}
+
+export interface TargetOptions {
+  /** The word the protocol side sets to stop the running vCPU (may live in shared memory). */
+  interruptWord?: Int32Array;
+  /** The debugger's translation of a linear address: the physical address, or -1 (not mapped, or not
+   *  memory the debugger may see). Default: the CPU's current paging, RAM only. */
+  physical?: (lin: number) => number;
+  /** Linear addresses from here up belong to the Host (lguest's Switcher): no memory access, breakpoint or
+   *  watchpoint there. */
+  hostRegion?: number;
+  /** EFLAGS bits the debugger may not change (VM always). */
+  eflagsLocked?: number;
+}
 
 /** Breakpoint types, numbered as gdb's Z packets number them. */
 export const enum BreakpointType { Software = 0, Hardware = 1, Write = 2, Read = 3, Access = 4 }
@@ -100,11 +127,35 @@ export class CpuDebugTarget {
   lastStop: DebugEvent;
   /** Nonzero: the debugger asked the running vCPU to stop (may live in shared memory). */
   readonly interruptWord: Int32Array;
+  /** Set while the vCPU's registers are not the CPU's (lguest: stopped in the Host); null: the CPU's. */
+  saved: SavedRegisters | null = null;
+  private machine: CPU | null;
+  private readonly translate: ((lin: number) => number) | undefined;
+  private readonly hostRegion: number;
+  private readonly eflagsLocked: number;
 
-  /** `thread` is the vCPU's gdb thread id (vCPU n is thread n + 1: gdb ids start at 1). */
-  constructor(readonly cpu: CPU, readonly thread: number, opts: { interruptWord?: Int32Array } = {}) {
+  /** `thread` is the vCPU's gdb thread id (vCPU n is thread n + 1: gdb ids start at 1). `cpu` may come
+   *  later (attachCpu): until then the target keeps breakpoints and has no registers or memory. */
+  constructor(cpu: CPU | null, readonly thread: number, opts: TargetOptions = {}) {
     this.interruptWord = opts.interruptWord ?? new Int32Array(1);
     this.lastStop = { kind: 'stopped', thread, signal: SIGTRAP };
+    this.translate = opts.physical;
+    this.hostRegion = opts.hostRegion ?? 2 ** 32;
+    this.eflagsLocked = (opts.eflagsLocked ?? 0) | EFLAGS_VM;
+    this.machine = null;
+    if (cpu !== null) this.attachCpu(cpu);
+  }
+
+  /** The CPU (throws before attachCpu). */
+  get cpu(): CPU {
+    if (this.machine === null) throw new Error('lguest-ts: the debug target has no CPU yet');
+    return this.machine;
+  }
+
+  /** The vCPU's CPU exists now: the breakpoints kept so far take effect. */
+  attachCpu(cpu: CPU): void {
+    this.machine = cpu;
+    if (this.state === TargetState.Detached) return;
     cpu.hostDebug = this.host;
     updateHostDebug(cpu);
   }
@@ -112,17 +163,19 @@ export class CpuDebugTarget {
   /** Serve one request (only while stopped: a running CPU's state is its own). */
   handle(req: DebugRequest): DebugReply {
     if (this.state !== TargetState.Stopped) return BUSY;
+    const noState = this.machine === null && this.saved === null;
     switch (req.op) {
-      case 'readRegisters': return { ok: true, values: this.readRegisters() };
-      case 'writeRegisters': return this.writeRegisters(req.values);
+      case 'readRegisters': return noState ? INVALID : { ok: true, values: this.readRegisters() };
+      case 'writeRegisters': return noState ? INVALID : this.writeRegisters(req.values);
       case 'writeRegister': {
+        if (noState) return INVALID;
         if (!Number.isInteger(req.reg) || req.reg < 0 || req.reg >= GDB_REG_COUNT) return INVALID;
         const values = new Array<number>(GDB_REG_COUNT).fill(NaN);
         values[req.reg] = req.value;
         return this.writeRegisters(values);
       }
-      case 'readMemory': return this.readMemory(req.addr, req.len);
-      case 'writeMemory': return this.writeMemory(req.addr, req.data);
+      case 'readMemory': return this.machine === null ? INVALID : this.readMemory(req.addr, req.len);
+      case 'writeMemory': return this.machine === null ? INVALID : this.writeMemory(req.addr, req.data);
       case 'insertBreakpoint': return this.insertBreakpoint(req.type, req.addr, req.len);
       case 'removeBreakpoint': return this.removeBreakpoint(req.type, req.addr, req.len);
       default: return INVALID;
@@ -131,6 +184,8 @@ export class CpuDebugTarget {
 
   /** The 16 registers in gdb's order, unsigned. */
   readRegisters(): number[] {
+    const saved = this.saved;
+    if (saved !== null) return GDB_REG_NAMES.map((_, n) => saved.get(n) >>> 0);
     const c = this.cpu;
     const out: number[] = [];
     for (let i = 0; i < 8; i++) out.push(c.r32[EAX + i] >>> 0);
@@ -146,25 +201,31 @@ export class CpuDebugTarget {
    * beyond the 16 are ignored.
    */
   private writeRegisters(values: number[]): DebugReply {
-    const c = this.cpu;
+    const current = this.readRegisters();
     for (let i = 0; i < values.length && i < GDB_REG_COUNT; i++) {
       const v = values[i];
       if (Number.isNaN(v)) continue;
       if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) return INVALID;
-      if (i >= 10 && (v & 0xffff) !== (c.segSel[GDB_SEGMENTS[i - 10]] & 0xffff)) return INVALID;
+      if (i >= 10 && (v & 0xffff) !== (current[i] & 0xffff)) return INVALID;
     }
+    const saved = this.saved;
     for (let i = 0; i < values.length && i < 10; i++) {
-      const v = values[i];
+      let v = values[i];
       if (Number.isNaN(v)) continue;
-      if (i < 8) c.r32[EAX + i] = v | 0;
-      else if (i === GDB_EIP) c.eip = v | 0;
-      else c.setEflags((v & ~EFLAGS_VM) | 0);
+      if (i === GDB_EFLAGS) v = (v & ~this.eflagsLocked) | (current[GDB_EFLAGS] & this.eflagsLocked);
+      if (saved !== null) saved.set(i, v >>> 0);
+      else if (i < 8) this.cpu.r32[EAX + i] = v | 0;
+      else if (i === GDB_EIP) this.cpu.eip = v | 0;
+      else this.cpu.setEflags(v | 0);
     }
     return OK;
   }
 
-  /** The physical address of linear `lin` for the debugger, or -1 (not mapped, or no RAM there). */
+  /** The physical address of linear `lin` for the debugger, or -1 (not mapped, no RAM there, or the
+   *  Host's). */
   private physical(lin: number): number {
+    if ((lin >>> 0) >= this.hostRegion) return -1;
+    if (this.translate !== undefined) return this.translate(lin >>> 0);
     const pa = this.cpu.debugTranslate(lin | 0);
     return pa >= 0 && pa < this.cpu.mem.size ? pa : -1;
   }
@@ -206,6 +267,9 @@ export class CpuDebugTarget {
 
   private insertBreakpoint(type: BreakpointType, addr: number, len: number): DebugReply {
     if (!Number.isInteger(addr) || addr < 0 || addr > 0xffffffff) return INVALID;
+    // the Host's region: nothing the guest runs or touches there is the debugger's business
+    const last = type === BreakpointType.Software || type === BreakpointType.Hardware ? addr : addr + Math.max(1, len) - 1;
+    if (this.hostRegion < 2 ** 32 && last >= this.hostRegion) return FAULT;
     const h = this.host;
     if (type === BreakpointType.Software || type === BreakpointType.Hardware) {
       if (h.exec.size >= MAX_BREAKPOINTS && !h.exec.has(addr)) return INVALID;
@@ -216,7 +280,7 @@ export class CpuDebugTarget {
     } else {
       return INVALID;
     }
-    updateHostDebug(this.cpu);
+    if (this.machine !== null) updateHostDebug(this.machine);
     return OK;
   }
 
@@ -230,17 +294,27 @@ export class CpuDebugTarget {
     } else {
       return INVALID;
     }
-    updateHostDebug(this.cpu);
+    if (this.machine !== null) updateHostDebug(this.machine);
     return found ? OK : INVALID;
   }
 
+  /** The linear address of the instruction the vCPU stands at (-1 when it has no registers yet). */
+  pcLinear(): number {
+    if (this.saved !== null) return this.saved.get(GDB_EIP) >>> 0; // lguest's guests: flat code segments
+    const c = this.machine;
+    return c === null ? -1 : (c.segBase[CS] + c.eip) >>> 0;
+  }
+
   /** Let the stopped vCPU go: one instruction (`step`) or until something stops it; at `addr` (an EIP)
-   *  when given. A breakpoint at the instruction it resumes at is not taken again. */
-  resume(step: boolean, addr?: number): void {
+   *  when given. A breakpoint at the instruction it resumes at is not taken again, unless `skip` is
+   *  false (a vCPU whose own stop was never reported: it meets its breakpoint again and reports it). */
+  resume(step: boolean, addr?: number, skip = true): void {
     if (this.state !== TargetState.Stopped) return;
-    const c = this.cpu;
-    if (addr !== undefined) c.eip = addr | 0;
-    this.host.skip = (c.segBase[CS] + c.eip) >>> 0;
+    if (addr !== undefined) {
+      if (this.saved !== null) this.saved.set(GDB_EIP, addr >>> 0);
+      else if (this.machine !== null) this.machine.eip = addr | 0;
+    }
+    this.host.skip = skip ? this.pcLinear() : -1;
     this.host.hit = null;
     this.state = step ? TargetState.Stepping : TargetState.Running;
   }
@@ -248,9 +322,25 @@ export class CpuDebugTarget {
   /** The debugger has gone: forget its breakpoints and let the guest run on at full speed. */
   detach(): void {
     this.host.clear();
-    this.cpu.hostDebug = null;
-    updateHostDebug(this.cpu);
+    if (this.machine !== null) {
+      this.machine.hostDebug = null;
+      updateHostDebug(this.machine);
+    }
     this.state = TargetState.Detached;
+  }
+
+  /** Stop now, for `ev` (the caller decided it is a stop: lguest's run loop, which knows when a step of a
+   *  guest instruction is over). Returns the stop. */
+  stopWith(ev: DebugEvent): DebugEvent {
+    Atomics.store(this.interruptWord, 0, 0);
+    this.state = TargetState.Stopped;
+    this.lastStop = ev;
+    return ev;
+  }
+
+  /** Has the protocol side asked this vCPU to stop? */
+  get interruptRequested(): boolean {
+    return Atomics.load(this.interruptWord, 0) !== 0;
   }
 
   /** Ask the running vCPU to stop (from this thread; another thread stores the same two words). */
