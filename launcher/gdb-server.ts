@@ -46,6 +46,9 @@ function missingRegisterSize(n: number): number | undefined {
   return undefined;
 }
 
+/** gdb's number of orig_eax (i386 GNU/Linux). */
+const ORIG_EAX = 41;
+
 const ERRNO: Record<DebugError, string> = { fault: 'E14', invalid: 'E22', busy: 'E16' };
 const E_INVALID = 'E22';
 
@@ -209,6 +212,9 @@ export class GdbSession {
     const eq = arg.indexOf('=');
     const n = eq < 0 ? undefined : parseHex(arg.slice(0, eq));
     const v = eq < 0 ? undefined : parseLe32(arg.slice(eq + 1));
+    // orig_eax: gdb's GNU/Linux flavour writes -1 there whenever it moves the PC (no system call to
+    // restart); there is no such thing on a bare CPU, so the write is accepted and means nothing
+    if (n === ORIG_EAX && v !== undefined) return this.reply('OK');
     if (n === undefined || v === undefined || n >= GDB_REG_COUNT) return this.reply(E_INVALID);
     this.reply(this.errorOf(await this.link.request(this.gThread, { op: 'writeRegister', reg: n, value: v })));
   }

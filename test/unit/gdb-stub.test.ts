@@ -154,6 +154,9 @@ describe('gdb session', () => {
     expect(await send(`Pa=${le32Hex(0x08)}`)).toEqual(['OK']); // cs := what it holds
     expect(await send(`P9=${le32Hex(0x202)}`)).toEqual(['OK']);
     expect(m.cpu.getEflags() & 0x200).toBe(0x200);
+    // orig_eax (41): gdb writes -1 there whenever it moves the PC; accepted, meaning nothing
+    expect(await send(`P29=${le32Hex(0xffffffff)}`)).toEqual(['OK']);
+    expect(await send(`P18=${le32Hex(0)}`)).toEqual(['E22']); // fctrl: no FPU
     const g2 = g.slice(0, 8) + le32Hex(0xcafe) + g.slice(16);
     expect(await send('G' + g2)).toEqual(['OK']);
     expect(m.cpu.r32[1]).toBe(0xcafe);
