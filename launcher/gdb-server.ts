@@ -1,5 +1,5 @@
 /**
- * A GDB remote serial protocol stub (`lguest-ts run --bare KERNEL --gdb PORT`): gdb connects over TCP
+ * A GDB remote serial protocol stub (`lguest-ts run [--bare] IMAGE --gdb PORT`): gdb connects over TCP
  * (`target remote :PORT`) and debugs the guest one vCPU at a time, each vCPU a gdb thread. This file is
  * the protocol side: the socket, the packets and what they mean. It runs in the main thread and reaches
  * the vCPUs only through a DebugLink (launcher/debug-link.ts), whose requests a synchronous
@@ -380,7 +380,7 @@ export class GdbSession {
     if (type > 4) return this.reply(''); // a kind we do not know: "not supported"
     const req: DebugRequest = { op: insert ? 'insertBreakpoint' : 'removeBreakpoint', type: type as BreakpointType, addr, len };
     let result: DebugReply = { ok: true };
-    for (const t of this.link.threads) {
+    for (const t of this.link.allThreads ?? this.link.threads) {
       const r = await this.link.request(t, req);
       if (!r.ok) result = r;
     }

@@ -19,6 +19,9 @@ import { CTRL, MAX_VCPUS, VC, newCtrl } from '../switcher/smp.ts';
 import { Shadow } from '../mmu/shadow.ts';
 import { HCALL_NAMES } from '../switcher/layout.ts';
 import type { InputMessage, LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
+import { WorkerDebugLink } from './debug-link.ts';
+import { GdbServer } from './gdb-server.ts';
+import { SIGALRM, SIGKILL, type DebugEvent } from '../emulator/debug-target.ts';
 
 const WORKER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'vcpu-worker.mjs');
 
@@ -27,6 +30,7 @@ export const MAX_RESTARTS = 8;
 export const EXIT_KILLED = 1;
 export const EXIT_TIMEOUT = 124; // as timeout(1) and bare mode report it
 export const EXIT_INTERNAL = 70;
+export const EXIT_KILLED_BY_DEBUGGER = 6; // gdb's kill (--gdb), as in bare mode
 
 export interface LguestBootOptions {
   image: Uint8Array;
@@ -51,6 +55,8 @@ export interface LguestBootOptions {
   onRestart?: (n: number, reason: string) => void;
   /** Reboots allowed before giving up (default MAX_RESTARTS). */
   maxRestarts?: number;
+  /** gdb (`--gdb`): the link the vCPUs serve; every boot starts with it (launcher/vcpu-debug.ts). */
+  debug?: WorkerDebugLink;
 }
 
 export interface LguestStats {
@@ -81,7 +87,8 @@ export class VcpuWorkers {
     this.pool = new StaticPool({ size, task: WORKER_ENTRY });
   }
   run(task: VcpuTask): Promise<VcpuReply> {
-    return this.pool.createExecutor().setTransferList([task.port]).exec(task) as Promise<VcpuReply>;
+    const transfer = task.debug === undefined ? [task.port] : [task.port, task.debug.port];
+    return this.pool.createExecutor().setTransferList(transfer).exec(task) as Promise<VcpuReply>;
   }
   destroy(): Promise<void> { return this.pool.destroy(); }
 }
@@ -189,6 +196,8 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     Atomics.store(ctrl, CTRL.stop, 1);
     for (let v = 0; v < n; v++) ring(v);
   };
+  // [L:204] gdb: each vCPU's mailbox for this boot (the link outlives reboots).
+  const debugTasks = o.debug?.bind(ctrl, stop);
   const poolMap = new SharedArrayBuffer((g.layout.poolBytes >>> 12) * 4);
   const shadowState = new SharedArrayBuffer(Shadow.stateBytes(g.layout.pfnLimit));
   // [L:205] One live channel per vCPU. A worker that dies (terminated, crashed) closes its end without
@@ -218,7 +227,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     vcpu: v, memSize: g.mem.size, shared: g.mem.share(), poolMap, poolBytes: g.layout.poolBytes,
     memBase: g.layout.memBase, memBytes: g.layout.memBytes, pfnLimit: g.layout.pfnLimit, pae: o.pae,
     ctrl: ctrl.buffer as SharedArrayBuffer, shadowState, entry: g.entry, initrdBytes: g.initrdBytes,
-    deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, devices, port: ch.port2,
+    deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, devices, port: ch.port2, debug: debugTasks?.[v],
   }));
   // Console input goes to vCPU 0 (which serves the devices) on its channel; the doorbell and the wake
   // word make it look (it reads the channel between slices and before sleeping).
@@ -248,6 +257,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     stopInput?.();
     stop();
     for (const c of channels) c.port1.close();
+    o.debug?.unbind();
   }
 }
 
@@ -283,26 +293,57 @@ export async function runLguest(opts: RunOptions): Promise<number> {
     initrd = readFileSync(opts.initrd);
   }
   let lastByte = 10;
-  const r = await bootLguest({
-    image, imageName: opts.imageArg, memMiB: opts.memMiB, cpus: opts.cpus, pae: opts.pae, cmdline: opts.cmdline,
-    initrd, initrdName: opts.initrd, timeoutSec: opts.timeoutSec, block: opts.block, rng: opts.rng,
-    onConsole: (b) => { if (b.length) lastByte = b[b.length - 1]; process.stdout.write(b); },
-    consoleInput: stdinInput,
-    onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
-  });
+  const gdb = opts.gdbPort === undefined ? undefined : await listenForGdb(opts.gdbPort, opts.cpus);
+  let r: LguestResult;
+  try {
+    r = await bootLguest({
+      image, imageName: opts.imageArg, memMiB: opts.memMiB, cpus: opts.cpus, pae: opts.pae, cmdline: opts.cmdline,
+      initrd, initrdName: opts.initrd, timeoutSec: opts.timeoutSec, block: opts.block, rng: opts.rng,
+      onConsole: (b) => { if (b.length) lastByte = b[b.length - 1]; process.stdout.write(b); },
+      consoleInput: stdinInput,
+      onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
+      debug: gdb?.link,
+    });
+  } catch (e) {
+    await gdb?.server.finish({ kind: 'terminated', signal: SIGKILL });
+    throw e;
+  }
   if (lastByte !== 10) process.stdout.write('\n');
   if (opts.stats) printStats(r.stats);
   if (opts.statsJson) writeFileSync(opts.statsJson, JSON.stringify({ fate: r.fate, ...r.stats }, null, 2) + '\n');
+  const { status, end } = ending(r, gdb?.link.killed === true);
+  // gdb, if still there, hears how the guest ended: "exited with code N" or the signal of a kill/timeout
+  await gdb?.server.finish(end);
+  return status;
+}
+
+/** The exit status and message for how the guest ended (and what gdb is told). */
+function ending(r: LguestResult, killedByGdb: boolean): { status: number; end: DebugEvent } {
+  const exited = (status: number) => ({ status, end: { kind: 'exited', status } as DebugEvent });
   switch (r.fate.kind) {
-    case 'poweroff': return 0;
+    case 'poweroff': return exited(0);
     case 'stopped':
+      if (killedByGdb) {
+        process.stderr.write('lguest-ts: gdb killed the guest\n');
+        return { status: EXIT_KILLED_BY_DEBUGGER, end: { kind: 'terminated', signal: SIGKILL } };
+      }
       process.stderr.write(`lguest-ts: ${r.fate.reason}\n`);
-      return EXIT_TIMEOUT;
+      return { status: EXIT_TIMEOUT, end: { kind: 'terminated', signal: SIGALRM } };
     case 'restart-limit':
       process.stderr.write(`lguest-ts: ${r.fate.reason}\n`);
-      return EXIT_KILLED;
+      return exited(EXIT_KILLED);
     default:
       process.stderr.write(`guest killed: ${r.fate.reason}\n`);
-      return EXIT_KILLED;
+      return exited(EXIT_KILLED);
   }
+}
+
+/** [L:670] `--gdb PORT`: a server on 127.0.0.1:PORT, one gdb thread per vCPU; the guest waits for gdb
+ *  before its first instruction. */
+async function listenForGdb(port: number, cpus: number): Promise<{ link: WorkerDebugLink; server: GdbServer }> {
+  const link = new WorkerDebugLink(cpus);
+  const log = (msg: string) => { process.stderr.write(`lguest-ts: ${msg}\n`); };
+  const server = await GdbServer.listen(link, port, log);
+  log(`gdb: listening on 127.0.0.1:${server.port}; the guest waits for gdb (target remote 127.0.0.1:${server.port})`);
+  return { link, server };
 }

@@ -17,6 +17,7 @@ import { CTRL, SmpLink, VC, VCPU_STATE_RUNNING, VCPU_STATE_STARTING } from '../s
 import { LockedShadow } from '../switcher/shared-shadow.ts';
 import { PAGE_SIZE } from '../switcher/layout.ts';
 import { LguestDevices, type BusDevices } from '../devices/lguest-bus.ts';
+import { VcpuDebugger, type DebugTask } from './vcpu-debug.ts';
 
 /** What the Launcher hands a vCPU worker. */
 export interface VcpuTask {
@@ -41,6 +42,8 @@ export interface VcpuTask {
   /** The devices offered besides the console (the block file is open in the Launcher: its fd is here). */
   devices: BusDevices;
   port: MessagePort;
+  /** gdb is attached (`run --gdb`): this vCPU's mailbox and how it starts (launcher/vcpu-debug.ts). */
+  debug?: DebugTask;
 }
 
 /** Messages on the live channel, worker to Launcher. */
@@ -64,8 +67,9 @@ const NOTIFY_STRING_MAX = 4096;
 /** How long vCPU 0 waits for the other vCPUs to leave before it tears the shadow tables down (ms). */
 const TEARDOWN_WAIT_MS = 10_000;
 
-/** A secondary vCPU waits here until the guest starts it (VCPU_START), or the guest ends first (null). */
-function waitForStart(link: SmpLink): SecondaryStart | null {
+/** A secondary vCPU waits here until the guest starts it (VCPU_START), or the guest ends first (null).
+ *  With gdb attached it serves gdb meanwhile (and stops when gdb stops the guest). */
+function waitForStart(link: SmpLink, dbg: VcpuDebugger | undefined): SecondaryStart | null {
   const ctrl = link.ctrl;
   for (;;) {
     const seq = Atomics.load(ctrl, link.mine(VC.wake));
@@ -76,6 +80,10 @@ function waitForStart(link: SmpLink): SecondaryStart | null {
         eip: ctrl[link.mine(VC.startEip)] >>> 0, esp: ctrl[link.mine(VC.startEsp)] >>> 0,
         pgdir: ctrl[link.mine(VC.startPgdir)] >>> 0,
       };
+    }
+    if (dbg !== undefined) {
+      dbg.idleUnstarted();
+      if (Atomics.load(ctrl, link.mine(VC.wake)) !== seq) continue;
     }
     Atomics.wait(ctrl, link.mine(VC.wake), seq, 1000);
   }
@@ -92,6 +100,9 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   const ctrl = new Int32Array(task.ctrl);
   const link = new SmpLink(ctrl, task.vcpu);
   const port = task.port;
+  // [L:302] gdb: the vCPU's debugger exists before the vCPU does (a secondary keeps gdb's breakpoints
+  // while it waits for VCPU_START).
+  const dbg = task.debug === undefined ? undefined : new VcpuDebugger(link, task.debug.port, task.debug, task.pae);
   let out: Uint8Array[] = [];
   let outBytes = 0;
   const flush = () => {
@@ -118,15 +129,17 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   if (task.vcpu === 0) {
     started = startGuest({ ...base, entry: task.entry, initrdBytes: task.initrdBytes });
   } else {
-    const start = waitForStart(link);
+    const start = waitForStart(link, dbg);
     if (start === null) {
       leaveGuest(link);
+      dbg?.close();
       port.postMessage({ t: 'end' } satisfies LiveMessage);
       return { vcpu: task.vcpu, started: false, fate: { kind: 'stopped', reason: 'never started' }, stats: emptyStats(), shadow: null, retired: 0 };
     }
     started = startSecondary(base, start);
   }
   const { lg, vcpu } = started;
+  dbg?.attach(vcpu);
   const limit = lg.pfnLimit * PAGE_SIZE;
   // [L:320] The virtio devices (abi 7.3: the console, and the block device and rng when offered): served
   // by vCPU 0, inside its NOTIFY or, for a kick another vCPU queued, between its time slices. Their IRQs
@@ -157,6 +170,7 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   };
   const fate = runGuest(vcpu, {
     ctrl,
+    debug: dbg,
     poll() {
       takeInput();
       if (devs) link.takeKicks(deviceNotify);
@@ -172,6 +186,7 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
         else {
           while (!link.queueKick(addr)) {
             if (link.stopRequested() || Atomics.load(ctrl, CTRL.dead) !== 0) return;
+            dbg?.idle(); // vCPU 0 may be stopped in gdb: so may we
             Atomics.wait(ctrl, link.mine(VC.wake), Atomics.load(ctrl, link.mine(VC.wake)), 1);
           }
         }
@@ -198,6 +213,7 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   } else {
     leaveGuest(link);
   }
+  dbg?.close();
   port.postMessage({ t: 'end' } satisfies LiveMessage);
   return { vcpu: task.vcpu, started: true, fate, stats: lg.stats, shadow, retired: vcpu.cpu.retired };
 }

@@ -40,6 +40,25 @@ export interface VcpuIo {
   notify(addr: number): void;
   /** Called between slices and before sleeping (flush console output). */
   poll(): void;
+  /** gdb's hooks (`run --gdb`, launcher/vcpu-debug.ts); absent, the loop is exactly what it is without. */
+  debug?: VcpuDebug;
+}
+
+/** [H:147] The debugger's view into the run loop. The CPU runs the guest and the Switcher alike; the
+ *  debugger stops a vCPU only where the guest stands (never inside the Switcher), steps one guest
+ *  instruction across every exit the Host handles itself, and leaves every other exit to the Host. */
+export interface VcpuDebug {
+  /** Instead of cpu.run(budget): run as the debugger wants (one instruction while stepping; the
+   *  Switcher's instructions one at a time). May stop the vCPU for the debugger first. */
+  run(budget: number): ExitReason;
+  /** After each run: true when the exit was the debugger's (the loop goes on), false when it is the
+   *  Host's. May stop the vCPU for the debugger (it returns when gdb lets it go, or the guest ends). */
+  after(exit: ExitReason): boolean;
+  /** The vCPU is halted, in the Host: stop here if the debugger asks. */
+  idle(): void;
+  /** A step is in progress: virtual interrupts wait until it is over (unless the vCPU is halted), as a
+   *  real CPU reports a single step before it takes an interrupt. */
+  readonly stepping: boolean;
 }
 
 function bump(rec: Record<string, number>, key: string): void { rec[key] = (rec[key] ?? 0) + 1; }
@@ -136,11 +155,13 @@ function runGuestOnce(c: LgCpu, io: VcpuIo): number {
 function runInGuest(c: LgCpu, io: VcpuIo): number {
   const lg = c.lg, cpu = c.cpu, link = lg.link;
   const doorbell = link.mine(VC.doorbell);
+  const dbg = io.debug;
   let injected = false;
   for (;;) {
     const before = cpu.retired;
-    const exit = cpu.run(SLICE);
+    const exit = dbg === undefined ? cpu.run(SLICE) : dbg.run(SLICE);
     lg.stats.instructions += cpu.retired - before;
+    if (dbg !== undefined && dbg.after(exit)) continue;
     if (exit === ExitReason.Hlt) {
       cpu.halted = false;
       return readTrap(c);
@@ -307,9 +328,10 @@ export function runGuest(c: LgCpu, io: VcpuIo): Fate {
     checkClock(c);
     // [H:125] Deliver the first pending, unblocked interrupt, if the guest can take it now.
     const { irq, more } = interruptPending(c);
-    if (irq < LGUEST_IRQS) tryDeliverInterrupt(c, irq, more);
+    if (irq < LGUEST_IRQS && (io.debug === undefined || c.halted || !io.debug.stepping)) tryDeliverInterrupt(c, irq, more);
     if (lg.dead !== null) break;
     if (c.halted) {
+      io.debug?.idle();
       if (interruptPending(c).irq >= LGUEST_IRQS) sleepUntilInterrupt(c, io);
       continue;
     }

@@ -59,6 +59,8 @@ export const VC = {
   startPgdir: 8,
   /** 1 while this vCPU is inside the guest (its TLB in use). */
   inGuest: 9,
+  /** Nonzero: gdb (`run --gdb`) asks this vCPU to stop for the debugger (launcher/vcpu-debug.ts). */
+  debugInterrupt: 10,
 } as const;
 
 export const VCPU_STATE_WAITING = 0;

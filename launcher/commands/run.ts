@@ -26,7 +26,8 @@ export interface RunOptions {
   statsJson?: string;
   /** Bare mode: a write of this value to isa-debug-exit ends the run with exit status 0. */
   debugExitOk?: number;
-  /** Bare mode: serve gdb on 127.0.0.1:PORT (0: any free port) and wait for it before the first instruction. */
+  /** Serve gdb on 127.0.0.1:PORT (0: any free port) and wait for it before the first instruction (one gdb
+   *  thread per vCPU in lguest mode). */
   gdbPort?: number;
 }
 
@@ -48,7 +49,7 @@ export function runCommand(y: Argv): Argv {
       .option('stats', { type: 'boolean', default: false, describe: 'print statistics when the guest ends' })
       .option('stats-json', { type: 'string', describe: 'write statistics as JSON to FILE' })
       .option('debug-exit-ok', { type: 'number', describe: 'bare mode: a write of V to isa-debug-exit (port 0xF4) means success, exit status 0 instead of (V << 1) | 1' })
-      .option('gdb', { type: 'number', describe: 'bare mode: wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port, printed on stderr)' })
+      .option('gdb', { type: 'number', describe: 'wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port, printed on stderr); lguest mode: one gdb thread per vCPU' })
       .check((args) => {
         const mem = args.mem as number;
         if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
@@ -58,7 +59,6 @@ export function runCommand(y: Argv): Argv {
         if (t !== undefined && (!Number.isFinite(t) || t <= 0)) return `--timeout must be a positive number of seconds, not ${t}`;
         const gdb = args.gdb as number | undefined;
         if (gdb !== undefined && (!Number.isInteger(gdb) || gdb < 0 || gdb > 65535)) return `--gdb must be a TCP port from 1 to 65535 (0: any free one), not ${args.gdb}`;
-        if (gdb !== undefined && !args.bare) return '--gdb is for bare mode (--bare) for now';
         const ok = args['debug-exit-ok'] as number | undefined;
         if (ok !== undefined && (!Number.isInteger(ok) || ok < 0 || ok > 0xffffffff)) return `--debug-exit-ok must be an integer from 0 to 0xffffffff, not ${ok}`;
         if (ok !== undefined && !args.bare) return '--debug-exit-ok is for bare mode (--bare)';

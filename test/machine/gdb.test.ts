@@ -4,87 +4,23 @@
  * what gdb's batch mode cannot do (Ctrl-C, a dropped connection) and the option's bad values. Addresses
  * come from the kernel's own symbol table, read here. gdb missing: those tests skip, saying so.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { framePacket, PacketParser } from '../../launcher/gdb-packets.ts';
+import { framePacket } from '../../launcher/gdb-packets.ts';
+import { BIN, NO_GDB, RawClient, elfSymbols, gdb, haveGdb, hex, killAll, launch as launchAny, track } from '../tools/gdb.ts';
 import { ROOT, X86, aoutKernel } from './helpers.ts';
 
-const BIN = resolve(ROOT, 'launcher/bin.mjs');
 const DEMO = resolve(ROOT, 'guest-images/build/demo.elf');
-const haveGdb = spawnSync('gdb', ['--version']).status === 0;
-const NO_GDB = ' (skipped: no gdb on PATH; apt-get install gdb)';
 
-/** The symbols of an ELF32 file's .symtab: name -> value. */
-function elfSymbols(path: string): Map<string, number> {
-  const f = readFileSync(path);
-  const shoff = f.readUInt32LE(0x20), shentsize = f.readUInt16LE(0x2e), shnum = f.readUInt16LE(0x30);
-  const section = (i: number) => {
-    const o = shoff + i * shentsize;
-    return { type: f.readUInt32LE(o + 4), offset: f.readUInt32LE(o + 16), size: f.readUInt32LE(o + 20), link: f.readUInt32LE(o + 24) };
-  };
-  const out = new Map<string, number>();
-  for (let i = 0; i < shnum; i++) {
-    const s = section(i);
-    if (s.type !== 2) continue; // SHT_SYMTAB
-    const str = section(s.link);
-    for (let o = s.offset; o < s.offset + s.size; o += 16) {
-      const nameOff = str.offset + f.readUInt32LE(o);
-      const name = f.subarray(nameOff, f.indexOf(0, nameOff)).toString('latin1');
-      if (name) out.set(name, f.readUInt32LE(o + 4));
-    }
-  }
-  return out;
-}
-
-const hex = (n: number) => `0x${n.toString(16)}`;
-
-interface Launched {
-  proc: ChildProcess;
-  port: number;
-  /** Resolves when the process has ended. */
-  done: Promise<{ status: number | null; stdout: string; stderr: string }>;
-}
-
-const running: ChildProcess[] = [];
-afterEach(() => {
-  // never leave a process behind, whatever failed
-  for (const p of running.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-});
+// never leave a process behind, whatever failed
+afterEach(killAll);
 
 /** Start `lguest-ts run --bare ARGS --gdb 0` and wait for the port it prints. */
-function launch(...args: string[]): Promise<Launched> {
-  const proc = spawn(process.execPath, [BIN, 'run', '--bare', ...args, '--gdb', '0', '--timeout', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.push(proc);
-  let stdout = '', stderr = '';
-  proc.stdout!.on('data', (d: Buffer) => { stdout += d.toString('latin1'); });
-  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((res) => {
-    proc.on('close', (status) => res({ status, stdout, stderr }));
-  });
-  return new Promise((res, rej) => {
-    proc.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString('latin1');
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(stderr);
-      if (m) res({ proc, port: Number(m[1]), done });
-    });
-    done.then((r) => rej(new Error(`lguest-ts ended before listening: ${r.status}: ${r.stderr}`)));
-  });
-}
-
-/** gdb in batch mode against the port: each command an -ex. Resolves with everything it printed. */
-function gdb(port: number, ...commands: string[]): Promise<string> {
-  const args = ['-batch', '-nx', '-ex', `target remote 127.0.0.1:${port}`, ...commands.flatMap((c) => ['-ex', c])];
-  const proc = spawn('gdb', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.push(proc);
-  let out = '';
-  proc.stdout!.on('data', (d: Buffer) => { out += d.toString('latin1'); });
-  proc.stderr!.on('data', (d: Buffer) => { out += d.toString('latin1'); });
-  const timer = setTimeout(() => proc.kill('SIGKILL'), 30_000);
-  return new Promise((res) => proc.on('close', () => { clearTimeout(timer); res(out); }));
-}
+const launch = (...args: string[]) => launchAny('--bare', ...args, '--timeout', '60');
 
 describe.skipIf(!haveGdb)(`gdb debugs a bare kernel${haveGdb ? '' : NO_GDB}`, () => {
   const sym = elfSymbols(DEMO);
@@ -130,49 +66,6 @@ describe.skipIf(!haveGdb)(`gdb debugs a bare kernel${haveGdb ? '' : NO_GDB}`, ()
     expect(r.stdout).toContain('goodbye');
   });
 });
-
-/** A raw protocol client: send a packet, get the next reply (acks handled). */
-class RawClient {
-  private parser = new PacketParser();
-  private replies: string[] = [];
-  private waiting: ((r: string) => void) | null = null;
-  closed: Promise<void>;
-
-  private constructor(readonly socket: Socket) {
-    socket.on('data', (d) => {
-      for (const ev of this.parser.feed(d)) {
-        if (ev.type !== 'packet') continue;
-        socket.write('+');
-        const text = ev.data.toString('latin1');
-        if (this.waiting) {
-          const w = this.waiting;
-          this.waiting = null;
-          w(text);
-        } else this.replies.push(text);
-      }
-    });
-    this.closed = new Promise((res) => socket.on('close', () => res()));
-    socket.on('error', () => {});
-  }
-
-  static open(port: number): Promise<RawClient> {
-    return new Promise((res, rej) => {
-      const s = connect(port, '127.0.0.1', () => res(new RawClient(s)));
-      s.once('error', rej);
-    });
-  }
-
-  next(): Promise<string> {
-    const r = this.replies.shift();
-    if (r !== undefined) return Promise.resolve(r);
-    return new Promise((res) => { this.waiting = res; });
-  }
-
-  ask(payload: string): Promise<string> {
-    this.socket.write(framePacket(payload));
-    return this.next();
-  }
-}
 
 describe('the gdb stub over a socket', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lguest-ts-gdb-'));
@@ -221,15 +114,12 @@ describe('the gdb stub over a socket', () => {
       expect(r.status, v).toBe(2);
       expect(r.stderr.trim().split('\n'), v).toEqual([`lguest-ts: --gdb must be a TCP port from 1 to 65535 (0: any free one), not ${v === 'abc' ? 'NaN' : v}`]);
     }
-    const lg = cli('hello', '--gdb', '1234');
-    expect(lg.status).toBe(2);
-    expect(lg.stderr).toBe('lguest-ts: --gdb is for bare mode (--bare) for now\n');
     // a port in use
     const busy = createServer();
     await new Promise<void>((res) => busy.listen(0, '127.0.0.1', () => res()));
     const port = (busy.address() as { port: number }).port;
     const inUse = spawn(process.execPath, [BIN, 'run', '--bare', spin, '--gdb', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-    running.push(inUse);
+    track(inUse);
     let err = '';
     inUse.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
     const status = await new Promise<number | null>((res) => inUse.on('close', res));
