@@ -21,7 +21,7 @@ import { HCALL_NAMES } from '../switcher/layout.ts';
 import type { InputMessage, LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
 import { WorkerDebugLink } from './debug-link.ts';
 import { GdbServer } from './gdb-server.ts';
-import { SIGALRM, SIGKILL, type DebugEvent } from '../emulator/debug-target.ts';
+import { SIGALRM, SIGINT as SIGINT_NUMBER, SIGKILL, type DebugEvent } from '../emulator/debug-target.ts';
 
 const WORKER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'vcpu-worker.mjs');
 
@@ -30,9 +30,14 @@ export const MAX_RESTARTS = 8;
 export const EXIT_KILLED = 1;
 export const EXIT_TIMEOUT = 124; // as timeout(1) and bare mode report it
 export const EXIT_INTERNAL = 70;
+/** Ctrl-C (SIGINT) stopped the guest: 128 + SIGINT, as a shell reports it. */
+export const EXIT_INTERRUPTED = 130;
+const INTERRUPTED = 'interrupted (SIGINT): stopped the guest';
 export const EXIT_KILLED_BY_DEBUGGER = 6; // gdb's kill (--gdb), as in bare mode
 
 export interface LguestBootOptions {
+  /** Aborted: stop every vCPU now, as --timeout would (the CLI's Ctrl-C); the fate says 'interrupted'. */
+  interrupt?: AbortSignal;
   image: Uint8Array;
   imageName: string;
   memMiB: number;
@@ -223,6 +228,9 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
   if (deadline !== undefined) {
     timer = setTimeout(() => { timedOut = true; stop(); }, Math.max(0, deadline - Date.now()));
   }
+  const onInterrupt = () => stop();
+  o.interrupt?.addEventListener('abort', onInterrupt);
+  if (o.interrupt?.aborted) stop();
   const tasks = channels.map((ch, v): VcpuTask => ({
     vcpu: v, memSize: g.mem.size, shared: g.mem.share(), poolMap, poolBytes: g.layout.poolBytes,
     memBase: g.layout.memBase, memBytes: g.layout.memBytes, pfnLimit: g.layout.pfnLimit, pae: o.pae,
@@ -250,10 +258,12 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     let fate = results[dead > 0 && dead <= n ? dead - 1 : 0].fate;
     // With several vCPUs, a kill says on which one it happened.
     if (n > 1 && fate.kind === 'killed') fate = { kind: 'killed', reason: `vCPU ${dead - 1}: ${fate.reason}` };
+    if (o.interrupt?.aborted && fate.kind === 'stopped') return { fate: { kind: 'stopped', reason: INTERRUPTED }, results };
     if (timedOut && fate.kind === 'stopped') return { fate: { kind: 'stopped', reason: `--timeout: stopped the guest after ${o.timeoutSec} s` }, results };
     return { fate, results };
   } finally {
     if (timer) clearTimeout(timer);
+    o.interrupt?.removeEventListener('abort', onInterrupt);
     stopInput?.();
     stop();
     for (const c of channels) c.port1.close();
@@ -295,8 +305,17 @@ export async function runLguest(opts: RunOptions): Promise<number> {
   let lastByte = 10;
   const gdb = opts.gdbPort === undefined ? undefined : await listenForGdb(opts.gdbPort, opts.cpus);
   let r: LguestResult;
+  // [L:215] Ctrl-C stops every vCPU cleanly (the statistics still print, a block file is closed); a
+  // second Ctrl-C gives up at once.
+  const interrupt = new AbortController();
+  const onSigint = () => {
+    if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    interrupt.abort();
+  };
+  process.on('SIGINT', onSigint);
   try {
     r = await bootLguest({
+      interrupt: interrupt.signal,
       image, imageName: opts.imageArg, memMiB: opts.memMiB, cpus: opts.cpus, pae: opts.pae, cmdline: opts.cmdline,
       initrd, initrdName: opts.initrd, timeoutSec: opts.timeoutSec, block: opts.block, rng: opts.rng,
       onConsole: (b) => { if (b.length) lastByte = b[b.length - 1]; process.stdout.write(b); },
@@ -307,6 +326,8 @@ export async function runLguest(opts: RunOptions): Promise<number> {
   } catch (e) {
     await gdb?.server.finish({ kind: 'terminated', signal: SIGKILL });
     throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
   }
   if (lastByte !== 10) process.stdout.write('\n');
   if (opts.stats) printStats(r.stats);
@@ -328,6 +349,7 @@ function ending(r: LguestResult, killedByGdb: boolean): { status: number; end: D
         return { status: EXIT_KILLED_BY_DEBUGGER, end: { kind: 'terminated', signal: SIGKILL } };
       }
       process.stderr.write(`lguest-ts: ${r.fate.reason}\n`);
+      if (r.fate.reason === INTERRUPTED) return { status: EXIT_INTERRUPTED, end: { kind: 'terminated', signal: SIGINT_NUMBER } };
       return { status: EXIT_TIMEOUT, end: { kind: 'terminated', signal: SIGALRM } };
     case 'restart-limit':
       process.stderr.write(`lguest-ts: ${r.fate.reason}\n`);

@@ -60,6 +60,22 @@ describe.concurrent('lguest-ts run (lguest mode)', () => {
     expect(killed.stderr.trim()).toBe('guest killed: vCPU 1: Bad hypercall 99');
   });
 
+  test('Ctrl-C (SIGINT) stops the guest cleanly: a message, the statistics, status 130', async () => {
+    const r = await new Promise<{ status: number | null; stderr: string }>((res) => {
+      const p = spawn(process.execPath, [BIN, 'run', 'bench-lguest', '--cpus', '2', '--cmdline', 'iters=1000000000', '--stats'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      p.stderr.on('data', (d) => { stderr += d; });
+      // Once the guest is running (it has printed its banner), interrupt it as a terminal would.
+      p.stdout.on('data', () => p.kill('SIGINT'));
+      const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
+      p.on('close', (status) => { clearTimeout(t); res({ status, stderr }); });
+    });
+    expect(r.status).toBe(130);
+    expect(r.stderr).toMatch(/^lguest-ts: interrupted \(SIGINT\): stopped the guest$/m);
+    expect(r.stderr).toMatch(/vCPU 0: \d+ instructions retired/);
+    expect(r.stderr).toMatch(/leakedFrames 0/);
+  });
+
   test('--timeout stops every vCPU of an SMP guest, started or not', async () => {
     const r = await cli('run', 'bench-lguest', '--cpus', '2', '--cmdline', 'iters=1000000000', '--timeout', '0.3', '--stats');
     expect(r.status).toBe(124);
