@@ -1,7 +1,7 @@
 /**
  * The lguest half of `npm run bench`: the benchmark guests (guest-images/lguest/guests/bench-*.c) booted
- * through the Launcher's own API (`bootLguest`, one vCPU worker kept warm across runs), and the CLI as a
- * user starts it.
+ * through the Launcher's own API (`bootLguest`, one vCPU worker kept warm across runs; bench-smp, the SMP
+ * guest, on a pool of its own with one worker per vCPU), and the CLI as a user starts it.
  *
  * Every rate is a difference: a run with a count N minus a run with 0 (boot, page-table set-up and power
  * off cancel out), the events counted by the Host (its --stats counters), the time measured around the
@@ -15,6 +15,8 @@ import { bootLguest, VcpuWorkers, type LguestResult } from '../launcher/lguest.t
 import { IMAGE_DIR } from '../launcher/images.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Instructions retired by every vCPU of a run. */
+const totalInstructions = (r: GuestRun) => r.result.stats.vcpus.reduce((a, v) => a + v.instructions, 0);
 
 /** Guest memory for the in-process runs: small, so the guest's boot (one SET_PTE per page) is short. */
 const MEM_MIB = 16;
@@ -23,14 +25,20 @@ interface GuestRun { seconds: number; cpuSeconds: number; result: LguestResult; 
 
 export class LguestBench {
   private readonly workers = new VcpuWorkers(1);
+  /** bench-smp's workers, one per vCPU of its largest run: its own pool, so that each of its runs finds
+   *  threads that ran the workload before (the pool hands tasks to the first idle worker). */
+  private smpWorkers?: VcpuWorkers;
   private readonly images = new Map<string, Uint8Array>();
 
   constructor(readonly runs: number) {}
 
-  destroy(): Promise<void> { return this.workers.destroy(); }
+  async destroy(): Promise<void> {
+    await this.workers.destroy();
+    await this.smpWorkers?.destroy();
+  }
 
   /** One boot of guest `name` until it powers off; throws unless it passed its own checks. */
-  async run(name: string, cmdline: string, pae = false): Promise<GuestRun> {
+  async run(name: string, cmdline: string, pae = false, cpus = 1, workers = this.workers): Promise<GuestRun> {
     const file = `${name}${pae ? '-pae' : ''}.elf`;
     let image = this.images.get(file);
     if (!image) this.images.set(file, image = readFileSync(join(IMAGE_DIR, file)));
@@ -38,14 +46,14 @@ export class LguestBench {
     const t0 = process.hrtime.bigint();
     const c0 = process.cpuUsage();
     const result = await bootLguest({
-      image, imageName: name, memMiB: MEM_MIB, cpus: 1, pae, cmdline, timeoutSec: 600,
+      image, imageName: name, memMiB: MEM_MIB, cpus, pae, cmdline, timeoutSec: 600,
       onConsole: (b) => chunks.push(Buffer.from(b)),
-    }, this.workers);
+    }, workers);
     const cpu = process.cpuUsage(c0);
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const output = Buffer.concat(chunks).toString('latin1');
     if (result.fate.kind !== 'poweroff' || result.fate.reason !== 'CRASH: Power down' || /FAIL|PANIC/.test(output)) {
-      throw new Error(`${file} ${cmdline} did not pass (${result.fate.kind}: ${result.fate.reason}): ${output.slice(-300)}`);
+      throw new Error(`${file} ${cmdline} --cpus ${cpus} did not pass (${result.fate.kind}: ${result.fate.reason}): ${output.slice(-300)}`);
     }
     return { seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, result, output };
   }
@@ -77,6 +85,97 @@ export class LguestBench {
       pairedRatioToBare: ratios.length ? median(ratios) : undefined,
       instructionsPerIteration: perIter,
       startupInstructions: startup,
+    };
+  }
+
+  /**
+   * How the SMP extension scales: bench-smp, where every vCPU runs `iters` iterations of the workload on
+   * its own copy of the workload's state, at each count of `cpuCounts`; and, as the control, `separate`
+   * 1-vCPU guests (bench-lguest, each on a worker of its own pool) booted at the same time in this
+   * process, which share nothing but the process and the machine (what that many emulator threads get
+   * here without the SMP extension).
+   *
+   * Each figure is a difference, as everywhere: the instructions retired by all the vCPUs of a run with
+   * `iters` minus those of a run with 0 (the same vCPUs booting, starting each other and powering off),
+   * over the difference of the wall times around the whole boot: the aggregate MIPS; also per CPU-second
+   * of the process (every thread), and their ratio, the cores the process kept busy. On a shared machine the load changes from one minute to the next, so
+   * the runs go in rounds (each round: every count, then the control, each as a 0 run and an `iters`
+   * run) and the speed-up over 1 vCPU is the median of the ratios within a round (paired), next to the
+   * ratio of the medians. Before the first round, one warm-up run of every count and of the control:
+   * each worker thread has its own V8, which must optimise the Host and the CPU for itself.
+   */
+  async smpScaling(iters: number, cpuCounts: number[], separate = 0) {
+    const started = process.hrtime.bigint();
+    const workers = this.smpWorkers ??= new VcpuWorkers(Math.max(...cpuCounts));
+    const pools = Array.from({ length: separate }, () => new VcpuWorkers(1));
+    type Run = { seconds: number; cpuSeconds: number; instructions: number; perVcpu: number[] };
+    const smp = async (cpus: number, n: number): Promise<Run> => {
+      const r = await this.run('bench-smp', `iters=${n}`, false, cpus, workers);
+      if (!r.output.includes(`bench-smp: vcpus: ${cpus},`)) throw new Error(`bench-smp --cpus ${cpus} did not start ${cpus} vCPUs: ${r.output}`);
+      return { seconds: r.seconds, cpuSeconds: r.cpuSeconds, instructions: totalInstructions(r), perVcpu: r.result.stats.vcpus.map((v) => v.instructions) };
+    };
+    const control = async (n: number): Promise<Run> => {
+      const t0 = process.hrtime.bigint();
+      const c0 = process.cpuUsage();
+      const runs = await Promise.all(pools.map((p) => this.run('bench-lguest', `iters=${n}`, false, 1, p)));
+      const cpu = process.cpuUsage(c0);
+      const perVcpu = runs.map(totalInstructions);
+      return {
+        seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        instructions: perVcpu.reduce((a, b) => a + b, 0), perVcpu,
+      };
+    };
+    // One sample per round and row: 'cpus' rows are bench-smp, the 'separate' row is the control.
+    const rows = [
+      ...cpuCounts.map((cpus) => ({ kind: 'smp' as const, cpus, go: (n: number) => smp(cpus, n) })),
+      ...(separate > 1 ? [{ kind: 'separate' as const, cpus: separate, go: control }] : []),
+    ];
+    const samples = rows.map(() => [] as { mips: number; cpuMips: number; seconds: number; cores: number; instructions: number; perVcpu: number[] }[]);
+    try {
+      for (const row of rows) await row.go(iters); // warm-up
+      for (let i = 0; i < this.runs; i++) {
+        for (const [k, row] of rows.entries()) {
+          const zero = await row.go(0);
+          const full = await row.go(iters);
+          const instructions = full.instructions - zero.instructions;
+          const seconds = full.seconds - zero.seconds, cpuSeconds = full.cpuSeconds - zero.cpuSeconds;
+          samples[k].push({
+            mips: instructions / seconds / 1e6, cpuMips: instructions / cpuSeconds / 1e6, seconds, cores: cpuSeconds / seconds, instructions,
+            perVcpu: full.perVcpu.map((x, v) => x - (zero.perVcpu[v] ?? 0)),
+          });
+        }
+      }
+    } finally {
+      await Promise.all(pools.map((p) => p.destroy()));
+    }
+    const base = rows.findIndex((r) => r.kind === 'smp' && r.cpus === 1);
+    const figures = rows.map((row, k) => {
+      const s = samples[k];
+      const mips = median(s.map((x) => x.mips));
+      return {
+        kind: row.kind,
+        cpus: row.cpus,
+        mips,
+        cpuMips: median(s.map((x) => x.cpuMips)),
+        seconds: median(s.map((x) => x.seconds)),
+        /** CPU time of the process over wall time: how many cores it kept busy (fewer than the vCPUs
+         *  when the machine had other work, or when vCPUs waited). */
+        cores: median(s.map((x) => x.cores)),
+        instructions: s[s.length - 1].instructions,
+        instructionsPerVcpu: s[s.length - 1].perVcpu,
+        /** Median of this row's MIPS over the 1-vCPU row's of the same round. */
+        speedUp: base >= 0 ? median(s.map((x, i) => x.mips / samples[base][i].mips)) : undefined,
+        /** This row's median MIPS over the 1-vCPU row's median. */
+        speedUpOfMedians: base >= 0 ? mips / median(samples[base].map((x) => x.mips)) : undefined,
+        samples: s,
+      };
+    });
+    return {
+      iterationsPerVcpu: iters,
+      /** How long all of this took, warm-ups included. */
+      benchSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      rows: figures.filter((f) => f.kind === 'smp'),
+      separate: figures.find((f) => f.kind === 'separate'),
     };
   }
 

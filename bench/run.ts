@@ -10,16 +10,18 @@
  * - GC: garbage collections and heap growth during a long bare run (the hot loop allocates nothing).
  * - lguest (bench/lguest.ts): the same workload as an lguest guest (bench-lguest, 2-level and PAE) next to
  *   bare mode, with the ratio; guest context switches, page faults fixed and hypercall round trips per
- *   second (bench-switch, bench-fault, bench-hcall); and `lguest-ts run` as a user starts it: time to the
- *   guest's first console byte and peak RSS. See bench/README.md.
+ *   second (bench-switch, bench-fault, bench-hcall); how SMP guests scale (bench-smp: the workload on every
+ *   vCPU at once, at --cpus 1, 2 and 4); and `lguest-ts run` as a user starts it: time to the guest's first
+ *   console byte and peak RSS. See bench/README.md.
  *
- * Options: --iters N (default 2000), --runs N (default 3), --json FILE (default bench/results/latest.json),
- * --skip LIST (any of interp, native, qemu, lguest, pae, micro, cli). Benchmarks are not tests: nothing in
- * npm test asserts a time.
+ * Options: --iters N (default 2000; bench-smp runs N/2 per vCPU), --runs N (default 3), --json FILE
+ * (default bench/results/latest.json), --smp-cpus LIST (default 1,2,4), --skip LIST (any of interp,
+ * native, qemu, lguest, pae, micro, smp, cli). Benchmarks are not tests: nothing in npm test asserts a
+ * time.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -39,8 +41,15 @@ const ITERS = Number(arg('iters', '2000'));
 const RUNS = Number(arg('runs', '3'));
 const JSON_OUT = arg('json', join(ROOT, 'bench/results/latest.json'));
 const SKIP = new Set(arg('skip', '').split(',').filter(Boolean));
+/** bench-smp's vCPU counts (1 is the base of the speed-up), and its iterations per vCPU. */
+const SMP_CPUS = arg('smp-cpus', '1,2,4').split(',').map(Number);
+const SMP_ITERS = Math.max(1, Math.floor(ITERS / 2));
 if (!Number.isInteger(ITERS) || ITERS < 1 || !Number.isInteger(RUNS) || RUNS < 1) {
   process.stderr.write('bench: --iters and --runs must be positive integers\n');
+  process.exit(2);
+}
+if (SMP_CPUS.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) {
+  process.stderr.write('bench: --smp-cpus takes vCPU counts from 1 to 8, separated by commas\n');
   process.exit(2);
 }
 
@@ -157,10 +166,12 @@ const MICRO = { switches: 4000, faults: 40000, calls: 50000 };
 type Skipped = { skipped: string };
 type WorkloadFigures = Awaited<ReturnType<LguestBench['workloadMips']>>;
 type RateFigures = Awaited<ReturnType<LguestBench['rate']>>;
+type SmpFigures = Awaited<ReturnType<LguestBench['smpScaling']>>;
 interface LguestFigures {
   workload: WorkloadFigures;
   pae: WorkloadFigures | Skipped;
   micro: { contextSwitches: RateFigures; pageFaultsFixed: RateFigures; hypercalls: RateFigures } | Skipped;
+  smp: SmpFigures | Skipped;
 }
 
 async function lguestFigures(): Promise<LguestFigures | Skipped> {
@@ -174,7 +185,10 @@ async function lguestFigures(): Promise<LguestFigures | Skipped> {
       pageFaultsFixed: await b.rate('bench-fault', 'faults', MICRO.faults, counters.faultsFixed),
       hypercalls: await b.rate('bench-hcall', 'calls', MICRO.calls, counters.sendInterrupts),
     };
-    return { workload, pae, micro };
+    // The control: as many separate 1-vCPU guests at once as there are cores (at most the most vCPUs).
+    const smp = SKIP.has('smp') ? { skipped: 'skipped by --skip' }
+      : await b.smpScaling(SMP_ITERS, SMP_CPUS, Math.min(availableParallelism(), Math.max(...SMP_CPUS)));
+    return { workload, pae, micro, smp };
   } finally {
     await b.destroy();
   }
@@ -234,12 +248,27 @@ if ('workload' in lguest) {
     rows.push(['hypercall round trips', `${fmtInt(m.hypercalls.perSecond)}/s`,
       `${fmtInt(m.hypercalls.perCpuSecond)} per CPU-second; bench-hcall: synchronous SEND_INTERRUPTS in a loop`]);
   } else rows.push(['guest micro-benchmarks', '-', lguest.micro.skipped]);
+  if ('rows' in lguest.smp) {
+    const cores = availableParallelism();
+    const speedUp = (r: { speedUp?: number; speedUpOfMedians?: number }) => r.speedUp === undefined ? 'no 1-vCPU row'
+      : `x${r.speedUp.toFixed(2)} over 1 vCPU (paired; medians: x${r.speedUpOfMedians!.toFixed(2)})`;
+    for (const r of lguest.smp.rows) {
+      const over = r.cpus > cores ? ` ${r.cpus} vCPU threads on ${cores} cores;` : '';
+      rows.push([`bench-smp, ${r.cpus} vCPU${r.cpus > 1 ? 's' : ''}`, `${fmt(r.mips)} MIPS`,
+        `${speedUp(r)};${over} ${fmt(r.instructions / 1e6)}M instructions in ${r.seconds.toFixed(2)} s, ${r.cores.toFixed(1)} cores busy, ${fmt(r.cpuMips)} MIPS per CPU-second`]);
+    }
+    const c = lguest.smp.separate;
+    if (c) {
+      rows.push([`${c.cpus} separate 1-vCPU guests`, `${fmt(c.mips)} MIPS`,
+        `${speedUp(c)}; the control: bench-lguest x${c.cpus} at once, no SMP; ${fmt(c.instructions / 1e6)}M instructions in ${c.seconds.toFixed(2)} s, ${c.cores.toFixed(1)} cores busy, ${fmt(c.cpuMips)} MIPS per CPU-second`]);
+    }
+  } else rows.push(['bench-smp (SMP scaling)', '-', lguest.smp.skipped]);
 } else rows.push(['lguest guest', '-', lguest.skipped]);
 if ('firstByteSeconds' in cli) {
   rows.push(['run to first console byte', `${(cli.firstByteSeconds * 1000).toFixed(0)} ms`, `lguest-ts run bench-lguest (new process, --mem 64); exits after ${fmt(cli.exitSeconds)} s with iters=${cli.iterations}`]);
   rows.push(['peak RSS of that run', cli.peakRssBytes !== undefined ? `${(cli.peakRssBytes / 1048576).toFixed(0)} MiB` : '-', cli.peakRssNote ?? 'GNU time %M (the process, worker thread included)']);
 } else rows.push(['lguest-ts run (CLI)', '-', cli.skipped]);
-process.stdout.write(`workload: ${fmt(bare.instructionsPerIteration)} instructions per iteration, ${ITERS} iterations, median of ${RUNS}\n`);
+process.stdout.write(`workload: ${fmt(bare.instructionsPerIteration)} instructions per iteration, ${ITERS} iterations (bench-smp: ${SMP_ITERS} on each vCPU), median of ${RUNS}\n`);
 process.stdout.write(`load average ${result.loadAverage.before.map((x) => x.toFixed(1)).join(' ')} before, ${result.loadAverage.after.map((x) => x.toFixed(1)).join(' ')} after; ${result.benchSeconds.toFixed(0)} s\n\n`);
 for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(32)} ${b.padStart(14)}   ${c}\n`);
 process.stdout.write(`\nGC during ${(gc.instructions / 1e6).toFixed(0)}M instructions: ${gc.collections} collections (${fmt(gc.gcMs)} ms), heap growth ${(gc.heapGrowthBytes / 1024).toFixed(0)} KiB, rss ${(gc.rssBytes / 1048576).toFixed(0)} MiB\n`);
