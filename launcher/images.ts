@@ -19,6 +19,7 @@ const IMAGES: ImageInfo[] = [
   { name: 'demo', kind: 'bare', description: 'a Multiboot kernel that shows the interpreter off (what npm start boots)' },
   { name: 'bench', kind: 'bare', description: 'the CPU-bound benchmark workload (command line iters=N)' },
   { name: 'bench-lguest', kind: 'lguest', description: 'the same CPU-bound benchmark workload as an lguest guest (command line iters=N)' },
+  { name: 'bench-smp', kind: 'lguest', description: 'the benchmark workload on every vCPU at once (run with --cpus N, command line iters=N)' },
   { name: 'hello', kind: 'lguest', description: 'prints a greeting, its command line and memory size, powers off' },
   { name: 'traps', kind: 'lguest', description: 'divide error, breakpoint, #UD and page faults reflected to its handlers' },
   { name: 'usermode', kind: 'lguest', description: 'ring-3 processes with their own page tables, system calls, preemption' },
