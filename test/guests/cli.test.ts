@@ -5,20 +5,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { BIN, cli } from '../tools/cli.ts';
 
-const BIN = resolve(__dirname, '../../launcher/bin.mjs');
 const HELLO = resolve(__dirname, '../../guest-images/build/hello.elf');
 
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('close', (status) => { clearTimeout(t); res({ status, stdout, stderr }); });
-  });
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'lguest-cli-'));
 function file(name: string, bytes: Uint8Array): string {

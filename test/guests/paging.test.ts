@@ -6,25 +6,14 @@
  * PAE paging: every check passes, exit status 0, and the statistics show no leaked frame references and
  * shadow cache evictions (10 address spaces, 4 cached top levels).
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
+import { cli } from '../tools/cli.ts';
 
-const BIN = resolve(__dirname, '../../launcher/bin.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'lguest-paging-'));
 
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('close', (status) => { clearTimeout(t); res({ status, stdout, stderr }); });
-  });
-}
 
 /** Check lines both variants print, in this order. */
 const COMMON: RegExp[] = [

@@ -5,11 +5,11 @@
  * the devices in lguest's order, the command line takes --block and --rng, and the devices' checks on
  * their own against a plain memory.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { BIN, cli } from '../tools/cli.ts';
 import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
 import { IMAGE_DIR } from '../../launcher/images.ts';
 import { prepareGuest } from '../../launcher/lguest-layout.ts';
@@ -307,17 +307,6 @@ describe('VirtioRng device', () => {
   });
 });
 
-const BIN = resolve(__dirname, '../../launcher/bin.mjs');
-function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const p = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '', stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const t = setTimeout(() => p.kill('SIGKILL'), 60_000);
-    p.on('close', (status) => { clearTimeout(t); res({ status, stdout, stderr }); });
-  });
-}
 
 describe.concurrent('lguest-ts run --block --rng', () => {
   test('boots virtblk from the command line; the file keeps what it wrote', async () => {
