@@ -174,8 +174,8 @@ export class SmpLink {
       for (;;) {
         const ack = Atomics.load(this.ctrl, ackAt);
         if (ack - req >= 0 || Atomics.load(this.ctrl, inAt) === 0) break;
-        if (this.stopRequested() || Date.now() > deadline) { ok = this.stopRequested(); break; }
         if (this.selfFlush !== null && this.flushPending()) { this.selfFlush(); this.flushed(); }
+        if (this.stopRequested() || Date.now() > deadline) { ok = this.stopRequested(); break; }
         Atomics.wait(this.ctrl, ackAt, ack, 1);
       }
     }
