@@ -9,13 +9,13 @@ import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { plainDeviceHost } from '../tools/device-host.ts';
 import { BIN, cli } from '../tools/cli.ts';
 import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
 import { IMAGE_DIR } from '../../launcher/images.ts';
 import { prepareGuest } from '../../launcher/lguest-layout.ts';
 import { LguestDevices, type BusDevices } from '../../devices/lguest-bus.ts';
 import { VIRTIO_BLK_S, VIRTIO_BLK_T, type BlockBackend } from '../../devices/virtio-block.ts';
-import type { DeviceHost } from '../../devices/virtio-console.ts';
 import { VRING_DESC_F, vringLayout } from '../../devices/virtqueue.ts';
 
 const workers = new VcpuWorkers(2);
@@ -147,21 +147,7 @@ describe('descriptor page', () => {
 function rig(o: { sectors?: number; fail?: boolean } = {}) {
   const descGpa = 0x10000;
   const limit = descGpa + 13 * 4096;
-  const buf = new Uint8Array(limit);
-  const dv = new DataView(buf.buffer);
-  const killed: string[] = [];
-  const irqs: number[] = [];
-  const ok = (a: number, n: number) => a >= 0 && a + n <= limit;
-  const host: DeviceHost = {
-    limit,
-    read8: (a) => (ok(a, 1) ? buf[a] : 0), read16: (a) => (ok(a, 2) ? dv.getUint16(a, true) : 0),
-    read32: (a) => (ok(a, 4) ? dv.getUint32(a, true) : 0),
-    write16: (a, v) => dv.setUint16(a, v, true), write32: (a, v) => dv.setUint32(a, v >>> 0, true),
-    readBytes: (a, n) => { if (!ok(a, n)) throw new Error(`device read outside memory 0x${a.toString(16)}`); return buf.slice(a, a + n); },
-    writeBytes: (a, b) => { if (!ok(a, b.length)) throw new Error('device write outside memory'); buf.set(b, a); },
-    fill: (a, n, v) => buf.fill(v, a, a + n),
-    kill: (r) => killed.push(r), irq: (n) => irqs.push(n), output: () => {},
-  };
+  const { host, buf, dv, killed, irqs } = plainDeviceHost(limit);
   const sectors = o.sectors ?? 8;
   const disk = new Uint8Array(sectors * 512).map((_, i) => i & 0xff);
   const calls: string[] = [];

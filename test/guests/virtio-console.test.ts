@@ -6,11 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { plainDeviceHost } from '../tools/device-host.ts';
 import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
 import { IMAGE_DIR } from '../../launcher/images.ts';
 import { prepareGuest } from '../../launcher/lguest-layout.ts';
 import {
-  CONSOLE_VQ_NUM, VirtioConsole, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F, consoleLayout, vringLayout, type DeviceHost,
+  CONSOLE_VQ_NUM, VirtioConsole, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F, consoleLayout, vringLayout,
 } from '../../devices/virtio-console.ts';
 
 const workers = new VcpuWorkers(2);
@@ -88,22 +89,7 @@ describe('descriptor page', () => {
 function rig() {
   const descGpa = 0xf000;
   const limit = descGpa + 7 * 4096;
-  const buf = new Uint8Array(limit);
-  const dv = new DataView(buf.buffer);
-  const killed: string[] = [];
-  const irqs: number[] = [];
-  const out: number[] = [];
-  const ok = (a: number, n: number) => a >= 0 && a + n <= limit;
-  const host: DeviceHost = {
-    limit,
-    read8: (a) => (ok(a, 1) ? buf[a] : 0), read16: (a) => (ok(a, 2) ? dv.getUint16(a, true) : 0),
-    read32: (a) => (ok(a, 4) ? dv.getUint32(a, true) : 0),
-    write16: (a, v) => dv.setUint16(a, v, true), write32: (a, v) => dv.setUint32(a, v >>> 0, true),
-    readBytes: (a, n) => { if (!ok(a, n)) throw new Error(`device read outside memory 0x${a.toString(16)}`); return buf.slice(a, a + n); },
-    writeBytes: (a, b) => { if (!ok(a, b.length)) throw new Error('device write outside memory'); buf.set(b, a); },
-    fill: (a, n, v) => buf.fill(v, a, a + n),
-    kill: (r) => killed.push(r), irq: (n) => irqs.push(n), output: (b) => out.push(...b),
-  };
+  const { host, buf, dv, killed, irqs, out } = plainDeviceHost(limit);
   const dev = new VirtioConsole(host, descGpa);
   const [inq, outq] = consoleLayout(descGpa).vqs;
   const l = vringLayout(CONSOLE_VQ_NUM);
