@@ -8,7 +8,7 @@
  */
 import { PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../emulator/constants.ts';
 import type { ShadowOptions, ShadowStatsEx } from '../mmu/shadow.ts';
-import { type Env, type TestVcpu, gread32, gwriteEntry, makeEnv } from '../test/property/shadow-harness.ts';
+import { type Env, type TestVcpu, gread32, gwriteEntry, makeEnv, mulberry } from '../test/property/shadow-harness.ts';
 
 const args = process.argv.slice(2);
 const arg = (name: string, dflt: number): number => {
@@ -22,16 +22,6 @@ const PFN_LIMIT = 8192; // 32 MiB of guest RAM
 const USER_FLAGS = PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D;
 const KERNEL_FLAGS = PTE_P | PTE_RW | PTE_A | PTE_D;
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A guest with `procs` address spaces sharing the kernel part; tables allocated from the top of RAM. */
 class Guest {
@@ -99,13 +89,13 @@ function finish(env: Env, t0: number, accesses: number): Result {
  * then FLUSH_TLB(1)).
  */
 function contextSwitches(pae: boolean, opts: ShadowOptions, seed: number, kernelChange?: { every: number; kind: 'pmd' | 'flush' }): Result {
-  const env = makeEnv({ pae, pfnLimit: PFN_LIMIT, poolPages: 4096, shadow: { ...opts, random: rng(seed * 31 + 7) } });
+  const env = makeEnv({ pae, pfnLimit: PFN_LIMIT, poolPages: 4096, shadow: { ...opts, random: mulberry(seed * 31 + 7) } });
   const { shadow } = env;
   shadow.initGuestPagetable(PFN_LIMIT * 4096, 0);
   shadow.guestDataInit(KA);
   const procs = 7;
   const g = new Guest(env, procs);
-  const r = rng(seed);
+  const r = mulberry(seed);
   const v: TestVcpu = env.vcpus[0];
   const userPages = 24, kernelPages = 24;
   for (let p = 0; p < procs; p++) {
@@ -160,7 +150,7 @@ function streaming(pae: boolean, prefault: number, seed: number, sequential: boo
   shadow.initGuestPagetable(PFN_LIMIT * 4096, 0);
   shadow.guestDataInit(KA);
   const g = new Guest(env, 2);
-  const r = rng(seed);
+  const r = mulberry(seed);
   const v = env.vcpus[0];
   const pages = 512;
   for (let p = 0; p < 2; p++) for (let i = 0; i < pages; i++) g.map(g.tops[p], 0x10000000 + i * 4096, 200 + ((i * 7 + p) % 4000), USER_FLAGS);

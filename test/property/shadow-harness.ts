@@ -141,6 +141,18 @@ export interface Env {
 
 const memCache = new Map<number, PhysicalMemory>();
 
+/** A small seeded generator (mulberry32), so a failing history or benchmark run replays. */
+export function mulberry(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 export function makeEnv(opts: { pae: boolean; pfnLimit?: number; poolPages?: number; vcpus?: number; shadow?: ShadowOptions }): Env {
   const pfnLimit = opts.pfnLimit ?? 128;
   const poolPages = opts.poolPages ?? 160;

@@ -17,7 +17,7 @@ import { describe, it } from 'vitest';
 import { PTE_A, PTE_D, PTE_G, PTE_P, PTE_PCD, PTE_PS, PTE_PWT, PTE_RW, PTE_US } from '../../emulator/constants.ts';
 import { walkPageTables } from '../../mmu/paging.ts';
 import { KillReason } from '../../mmu/shadow-consts.ts';
-import { type Env, type TestVcpu, checkShadows, gread32, gwriteEntry, makeEnv, refWalk } from './shadow-harness.ts';
+import { type Env, type TestVcpu, checkShadows, gread32, gwriteEntry, makeEnv, mulberry, refWalk } from './shadow-harness.ts';
 
 const RUNS = Number(process.env.SHADOW_RUNS ?? 10000);
 const MAX_OPS = Number(process.env.SHADOW_OPS ?? 40);
@@ -376,17 +376,6 @@ function shadowWritable(v: TestVcpu, va: number): boolean {
   return walkPageTables(v.cpu, va, true, false, false) < 0;
 }
 
-/** A small seeded generator for the 'random' eviction policy, so a failing history replays. */
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const opArb: fc.Arbitrary<Op> = fc.record({
   kind: fc.nat(99), a: fc.nat(1000), b: fc.nat(1000), c: fc.nat(1000), d: fc.nat(1023),
