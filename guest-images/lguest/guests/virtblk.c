@@ -16,18 +16,7 @@
  * Command line: bad=CASE gives the Host one malformed request, which must kill us: header (an 8-byte
  * header), nostatus (no writable descriptor), loop (a block chain whose data descriptor links to
  * itself), rngout (a readable descriptor on the rng's queue). */
-#include "kernel.h"
-
-#define VIRTIO_ID_CONSOLE        3
-#define VIRTIO_ID_BLOCK          2
-#define VIRTIO_ID_RNG            4
-#define VIRTIO_ACKNOWLEDGE       1
-#define VIRTIO_DRIVER            2
-#define VIRTIO_DRIVER_OK         4
-#define VRING_F_NEXT             1
-#define VRING_F_WRITE            2
-#define VRING_USED_NO_NOTIFY     1
-#define RING_PAGES               3
+#include "virtio.h"
 
 #define VIRTIO_BLK_F_BARRIER     0
 #define VIRTIO_BLK_F_SEG_MAX     2
@@ -40,17 +29,6 @@
 #define VIRTIO_BLK_S_IOERR       1
 #define VIRTIO_BLK_S_UNSUPP      2
 #define SECTOR                   512
-
-struct vq {
-	u32 num, irq, ring_phys;
-	struct vring_desc *desc;
-	volatile u16 *avail;            /* flags, idx, ring[num] */
-	volatile u16 *used;             /* flags, idx, then {id u32, len u32}[num] */
-	u16 next_avail;                 /* our avail->idx */
-	u16 last_used;
-	u32 free_head;                  /* descriptors are handed out round robin */
-	volatile u32 irqs;              /* interrupts seen */
-};
 
 struct dev {
 	volatile u8 *desc;              /* the record on the descriptor page */
@@ -81,13 +59,6 @@ static void vq_interrupt(struct trap_frame *f)
 		rng.vq.irqs++;
 }
 
-static void map_phys(u32 phys, u32 pages)
-{
-	for (u32 i = 0; i < pages; i++)
-		mm_map(&kernel_mm, PAGE_OFFSET + phys + i * PAGE_SIZE, phys + i * PAGE_SIZE,
-		       _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY);
-}
-
 /* ---- the descriptor record ---- */
 static u32 num_vq(struct dev *d) { return d->desc[1]; }
 static u32 feature_len(struct dev *d) { return d->desc[2]; }
@@ -108,7 +79,7 @@ static void scan(void)
 	char line[64];
 	u32 n = 0, off = 0, len = 0;
 	desc_page_phys = (u32)boot_mem_size;
-	map_phys(desc_page_phys, 1);
+	virtio_map_phys(desc_page_phys, 1);
 	desc_page = (volatile u8 *)__va(desc_page_phys);
 	while (off + LGUEST_DEVICE_DESC_SIZE <= PAGE_SIZE && desc_page[off]) {
 		volatile u8 *d = desc_page + off;
@@ -122,7 +93,7 @@ static void scan(void)
 			rng.index = n;
 		}
 		n++;
-		off += LGUEST_DEVICE_DESC_SIZE + LGUEST_VQCONFIG_SIZE * d[1] + 2 * d[2] + d[3];
+		off += virtio_record_size(d);
 	}
 	printk("virtblk: %u devices on the bus, types:%s\n", n, line);
 }
@@ -132,33 +103,15 @@ static void setup_vq(struct dev *d, const char *name)
 	struct lguest_vqconfig cfg;
 	memcpy(&cfg, (const void *)(d->desc + LGUEST_DEVICE_DESC_SIZE), sizeof(cfg));
 	struct vq *q = &d->vq;
-	q->num = cfg.num;
-	q->irq = cfg.irq;
-	q->ring_phys = cfg.pfn << PAGE_SHIFT;
+	vq_setup(q, &cfg, vq_interrupt);
 	printk("virtblk: %s: queue of %u entries, IRQ %u, ring at the descriptor page + %u pages\n", name,
 	       q->num, q->irq, (q->ring_phys - desc_page_phys) / PAGE_SIZE);
 	check(q->num == 256 && q->ring_phys > desc_page_phys && q->irq > 0 && q->irq < 32,
 	      "%s: a queue of 256 above the descriptor page, a device IRQ", name);
 	checks++;
-	map_phys(q->ring_phys, RING_PAGES);
-	u8 *ring = __va(q->ring_phys);
-	q->desc = (struct vring_desc *)ring;
-	q->avail = (volatile u16 *)(ring + 16 * q->num);
-	u32 used_off = (16 * q->num + 2 * (2 + q->num) + LGUEST_VRING_ALIGN - 1) & ~(LGUEST_VRING_ALIGN - 1);
-	q->used = (volatile u16 *)(ring + used_off);
-	q->next_avail = q->last_used = 0;
-	q->free_head = 0;
-	set_trap_handler(FIRST_EXTERNAL_VECTOR + q->irq, vq_interrupt);
-	irq_unblock(q->irq);
 }
 
 /* ---- the ring ---- */
-static u16 used_idx(struct vq *q) { barrier(); return q->used[1]; }
-static volatile struct vring_used_elem *used_elem(struct vq *q, u32 i)
-{
-	return (volatile struct vring_used_elem *)((volatile u8 *)q->used + 4) + (i % q->num);
-}
-
 static void set_desc(struct vq *q, u32 i, void *buf, u32 len, u16 flags, u16 next)
 {
 	q->desc[i].addr = __pa(buf);
@@ -175,32 +128,6 @@ static u32 alloc_desc(struct vq *q, u32 n)
 	u32 head = q->free_head;
 	q->free_head += n;
 	return head;
-}
-
-static void publish(struct vq *q, u32 head)
-{
-	q->avail[2 + (q->next_avail % q->num)] = head;
-	barrier();
-	q->next_avail++;
-	q->avail[1] = q->next_avail;
-	barrier();
-}
-
-static void kick(struct vq *q)
-{
-	if (!(q->used[0] & VRING_USED_NO_NOTIFY))
-		hcall_notify(q->ring_phys);
-}
-
-/* Wait until the Host used everything we made available: HALT until an interrupt each time. */
-static void wait_used(struct vq *q)
-{
-	irq_disable();
-	while (used_idx(q) != q->next_avail) {
-		halt();
-		irq_disable();
-	}
-	irq_enable();
 }
 
 /* ---- block requests ---- */

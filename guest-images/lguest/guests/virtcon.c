@@ -13,28 +13,7 @@
  *
  * The checks print through the early console ("check: ...: ok"); the device's own lines start with
  * "virtcon:" and end with "virtcon: done". */
-#include "kernel.h"
-
-#define VIRTIO_ID_CONSOLE        3
-#define VIRTIO_ACKNOWLEDGE       1
-#define VIRTIO_DRIVER            2
-#define VIRTIO_DRIVER_OK         4
-#define VRING_F_NEXT             1
-#define VRING_F_WRITE            2
-#define VRING_F_INDIRECT         4
-#define VRING_AVAIL_NO_INTERRUPT 1
-#define VRING_USED_NO_NOTIFY     1
-#define RING_PAGES_MAX           3
-
-struct vq {
-	u32 num, irq, ring_phys;
-	struct vring_desc *desc;
-	volatile u16 *avail;            /* flags, idx, ring[num] */
-	volatile u16 *used;             /* flags, idx, then {id u32, len u32}[num] */
-	u16 next_avail;                 /* our avail->idx */
-	u16 last_used;
-	u32 free_head;                  /* descriptors are handed out round robin */
-};
+#include "virtio.h"
 
 static volatile u8 *desc_page;
 static volatile u8 *con_desc;       /* the console's record */
@@ -60,19 +39,6 @@ static void ok(int cond, const char *what)
 	checks++;
 }
 
-static void map_phys(u32 phys, u32 pages)
-{
-	for (u32 i = 0; i < pages; i++)
-		mm_map(&kernel_mm, PAGE_OFFSET + phys + i * PAGE_SIZE, phys + i * PAGE_SIZE,
-		       _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY);
-}
-
-static u16 used_idx(struct vq *q) { barrier(); return q->used[1]; }
-static volatile struct vring_used_elem *used_elem(struct vq *q, u32 i)
-{
-	return (volatile struct vring_used_elem *)((volatile u8 *)q->used + 4) + (i % q->num);
-}
-
 static void set_status(u8 s)
 {
 	con_desc[4] = s;
@@ -84,7 +50,7 @@ static void set_status(u8 s)
 static int find_console(void)
 {
 	desc_page_phys = (u32)boot_mem_size;
-	map_phys(desc_page_phys, 1);
+	virtio_map_phys(desc_page_phys, 1);
 	desc_page = (volatile u8 *)__va(desc_page_phys);
 	u32 off = 0;
 	while (off + LGUEST_DEVICE_DESC_SIZE <= PAGE_SIZE && desc_page[off]) {
@@ -93,7 +59,7 @@ static int find_console(void)
 			con_desc = d;
 			return off == 0;
 		}
-		off += LGUEST_DEVICE_DESC_SIZE + LGUEST_VQCONFIG_SIZE * d[1] + 2 * d[2] + d[3];
+		off += virtio_record_size(d);
 	}
 	return 0;
 }
@@ -102,18 +68,7 @@ static void setup_vq(u32 i)
 {
 	struct lguest_vqconfig cfg;
 	memcpy(&cfg, (const void *)(con_desc + LGUEST_DEVICE_DESC_SIZE + i * LGUEST_VQCONFIG_SIZE), sizeof(cfg));
-	struct vq *q = &vqs[i];
-	q->num = cfg.num;
-	q->irq = cfg.irq;
-	q->ring_phys = cfg.pfn << PAGE_SHIFT;
-	map_phys(q->ring_phys, RING_PAGES_MAX);
-	u8 *ring = __va(q->ring_phys);
-	q->desc = (struct vring_desc *)ring;
-	q->avail = (volatile u16 *)(ring + 16 * q->num);
-	u32 used_off = (16 * q->num + 2 * (2 + q->num) + LGUEST_VRING_ALIGN - 1) & ~(LGUEST_VRING_ALIGN - 1);
-	q->used = (volatile u16 *)(ring + used_off);
-	set_trap_handler(FIRST_EXTERNAL_VECTOR + q->irq, vq_interrupt);
-	irq_unblock(q->irq);
+	vq_setup(&vqs[i], &cfg, vq_interrupt);
 }
 
 static void set_desc(struct vq *q, u32 i, u32 phys, u32 len, u16 flags, u16 next)
@@ -122,33 +77,6 @@ static void set_desc(struct vq *q, u32 i, u32 phys, u32 len, u16 flags, u16 next
 	q->desc[i].len = len;
 	q->desc[i].flags = flags;
 	q->desc[i].next = next;
-}
-
-/* Make chain `head` available (not kicked yet). */
-static void publish(struct vq *q, u32 head)
-{
-	q->avail[2 + (q->next_avail % q->num)] = head;
-	barrier();
-	q->next_avail++;
-	q->avail[1] = q->next_avail;
-	barrier();
-}
-
-static void kick(struct vq *q)
-{
-	if (!(q->used[0] & VRING_USED_NO_NOTIFY))
-		hcall_notify(q->ring_phys);
-}
-
-/* Wait until the Host used everything we made available: HALT until an interrupt each time. */
-static void wait_used(struct vq *q)
-{
-	irq_disable();
-	while (used_idx(q) != q->next_avail) {
-		halt();
-		irq_disable();
-	}
-	irq_enable();
 }
 
 static u32 alloc_desc(struct vq *q, u32 n)
