@@ -136,41 +136,19 @@ static u32 page_seed(u32 id, u32 round)
 	return 0x10000000u * (id + 1) + 0x01000000u * round + 0x51;
 }
 
-/* ---- page-table access of our own (the runtime writes and tells; these read, or write silently) ---- */
-
-static pte_t *pte_ptr(struct mm *mm, u32 va)
-{
-#ifdef CONFIG_PAE
-	u64 *pgd = mm->pgd;
-	u64 e = pgd[va >> 30];
-	if (!(e & _PAGE_PRESENT))
-		return NULL;
-	u64 *pmd = __va((u32)e & 0xFFFFF000u);
-	e = pmd[(va >> 21) & 511];
-	if (!(e & _PAGE_PRESENT))
-		return NULL;
-	pte_t *pt = __va((u32)e & 0xFFFFF000u);
-	return &pt[(va >> 12) & 511];
-#else
-	u32 *pgd = mm->pgd;
-	u32 e = pgd[va >> 22];
-	if (!(e & _PAGE_PRESENT))
-		return NULL;
-	pte_t *pt = __va(e & 0xFFFFF000u);
-	return &pt[(va >> 12) & 1023];
-#endif
-}
+/* ---- page-table access of our own (the runtime writes and tells; these read, or write silently,
+ * through mm_pte_slot) ---- */
 
 static u32 pte_flags(struct mm *mm, u32 va)
 {
-	pte_t *p = pte_ptr(mm, va);
+	pte_t *p = mm_pte_slot(mm, va);
 	return p ? (u32)*(volatile pte_t *)p & 0xFFF : 0;
 }
 
 /* Change a PTE without telling the Host (only the low word: our frames are all below 4 GiB). */
 static void silent_set_pte(struct mm *mm, u32 va, u32 pte)
 {
-	pte_t *p = pte_ptr(mm, va);
+	pte_t *p = mm_pte_slot(mm, va);
 	if (!p)
 		panic("silent_set_pte: no table for %08x", va);
 	*(volatile u32 *)p = pte;

@@ -221,31 +221,8 @@ static u32 parse_u32(const char *s)
 	return v;
 }
 
-/* ---- page tables of our own: find a PTE (the runtime's mm.c writes and tells; we also write silently,
- * and fill tables not hooked in yet) ---- */
-static pte_t *pte_ptr(struct mm *mm, u32 va)
-{
-#ifdef CONFIG_PAE
-	u64 *pgd = mm->pgd;
-	u64 e = pgd[va >> 30];
-	if (!(e & _PAGE_PRESENT))
-		return NULL;
-	u64 *pmd = __va((u32)e & 0xFFFFF000u);
-	e = pmd[(va >> 21) & 511];
-	if (!(e & _PAGE_PRESENT))
-		return NULL;
-	pte_t *pt = __va((u32)e & 0xFFFFF000u);
-	return &pt[(va >> 12) & 511];
-#else
-	u32 *pgd = mm->pgd;
-	u32 e = pgd[va >> 22];
-	if (!(e & _PAGE_PRESENT))
-		return NULL;
-	pte_t *pt = __va(e & 0xFFFFF000u);
-	return &pt[(va >> 12) & 1023];
-#endif
-}
-
+/* ---- page tables of our own: the runtime's mm.c writes and tells; we also write silently (finding the
+ * PTE with mm_pte_slot), and fill tables not hooked in yet ---- */
 /* A present entry: the high half first (PAE), so it is never present with a stale high half. */
 static void write_pte(pte_t *slot, pte_t v)
 {
@@ -573,7 +550,7 @@ static void op_async(struct cpu *c, u32 id)
 		new_pattern(c, id, t, REGION_PRIV, n, p);
 		fill_frame(p);
 		pte_t pte = (pte_t)p->frame | user_flags(c);
-		pte_t *slot = pte_ptr(&s->mm, priv_va(n));
+		pte_t *slot = mm_pte_slot(&s->mm, priv_va(n));
 		if (!slot)
 			fail("no page table for private page %u of top level %u", n, t);
 		write_pte(slot, pte);
@@ -603,7 +580,7 @@ static void op_silent_user(struct cpu *c, u32 id)
 	p->frame = take_frame(c, s);
 	new_pattern(c, id, t, REGION_PRIV, n, p);
 	fill_frame(p);
-	write_pte(pte_ptr(&s->mm, priv_va(n)), (pte_t)p->frame | user_flags(c));
+	write_pte(mm_pte_slot(&s->mm, priv_va(n)), (pte_t)p->frame | user_flags(c));
 	if (rnd_below(c, 2)) {
 		ring_call(c, id, LHCALL_FLUSH_TLB, 0, 0, 0, 0);
 		flush_ring();
@@ -626,7 +603,7 @@ static void op_silent_kernel(struct cpu *c, u32 id)
 	p->frame = c->kpriv_frames[c->kpriv_cur];
 	new_pattern(c, id, 0, REGION_KPRIV, id, p);
 	fill_frame(p);
-	write_pte(pte_ptr(&kernel_mm, va), (pte_t)p->frame | _PAGE_PRESENT | KERN_RW_AD);
+	write_pte(mm_pte_slot(&kernel_mm, va), (pte_t)p->frame | _PAGE_PRESENT | KERN_RW_AD);
 	hcall(LHCALL_FLUSH_TLB, 1, 0, 0, 0);
 	check_va(va, p, REGION_KPRIV, 0, id);
 	count_op(c, OP_SILENT_KERNEL);
@@ -693,7 +670,7 @@ static void op_shared(struct cpu *c, u32 id, u32 k)
 	write_shared_frame(frame, sh_word(k, ver));
 	if (rnd_below(c, 3) == 0) {
 		pte_t pte = (pte_t)frame | _PAGE_PRESENT | KERN_RW_AD;
-		write_pte(pte_ptr(&kernel_mm, va), pte);
+		write_pte(mm_pte_slot(&kernel_mm, va), pte);
 		ring_set_pte(c, id, kernel_mm.pgd_phys, va, pte);
 		flush_ring();
 	} else {
@@ -924,7 +901,7 @@ static void setup(void)
 		map_kernel_page(SHTBL_VA + j * PAGE_SIZE, shtbl_frames[0][j]);
 	}
 	lazy_mode_end();
-	shtbl_pt[0] = __pa((u32)pte_ptr(&kernel_mm, SHTBL_VA) & ~(PAGE_SIZE - 1));
+	shtbl_pt[0] = __pa((u32)mm_pte_slot(&kernel_mm, SHTBL_VA) & ~(PAGE_SIZE - 1));
 
 	for (u32 id = 0; id < ncpus; id++) {
 		struct cpu *c = &cpus[id];
@@ -964,7 +941,7 @@ static void setup(void)
 				mm_map(&s->mm, tbl_va(n), p->frame, user_flags(c));
 			}
 			lazy_mode_end();
-			pte_t *slot = pte_ptr(&s->mm, TBL_VA);
+			pte_t *slot = mm_pte_slot(&s->mm, TBL_VA);
 			s->tbl_pt[0] = __pa((u32)slot & ~(PAGE_SIZE - 1));
 			s->tbl_pt[1] = __pa(page_alloc());
 			s->tbl_cur = 0;

@@ -128,6 +128,7 @@ void  mm_create_user(struct mm *mm);        /* new top level with the kernel par
 void  mm_map(struct mm *mm, u32 va, u64 pa, u32 flags);
 void  mm_unmap(struct mm *mm, u32 va);
 pte_t mm_get_pte(struct mm *mm, u32 va);    /* 0 if no table */
+pte_t *mm_pte_slot(struct mm *mm, u32 va); /* the PTE's place, NULL if no table (for writing it silently) */
 void  mm_set_pte(struct mm *mm, u32 va, pte_t pte);   /* raw: any value */
 void  mm_set_table_entry(struct mm *mm, u32 va, u64 entry); /* raw PDE (2-level) / PMD entry (PAE) */
 void  mm_switch(struct mm *mm);

@@ -201,6 +201,11 @@ void mm_unmap(struct mm *mm, u32 va)
 	hcall_set_pte(mm->pgd_phys, va, 0);
 }
 
+pte_t *mm_pte_slot(struct mm *mm, u32 va)
+{
+	return pte_slot(mm, va, 0);
+}
+
 pte_t mm_get_pte(struct mm *mm, u32 va)
 {
 	pte_t *slot = pte_slot(mm, va, 0);
