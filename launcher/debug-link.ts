@@ -12,7 +12,7 @@ import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import {
   SIGINT, SIGTRAP, TargetState, type CpuDebugTarget, type DebugEvent, type DebugReply, type DebugRequest,
 } from '../emulator/debug-target.ts';
-import { CTRL, VC, VCPU_STATE_RUNNING } from '../switcher/smp.ts';
+import { VC, VCPU_STATE_RUNNING, vcpuWord, wakeVcpu } from '../switcher/smp.ts';
 import type { BreakpointSpec, DebugDown, DebugTask, DebugUp } from './vcpu-debug.ts';
 
 /** How gdb lets the guest go: `step` names the one thread that runs one instruction (the others stay
@@ -183,7 +183,7 @@ export class WorkerDebugLink implements DebugLink {
   get threads(): readonly number[] {
     const b = this.boot;
     if (b === null) return [1];
-    return this.allThreads.filter((t) => t === 1 || Atomics.load(b.ctrl, vcAt(t - 1, VC.state)) === VCPU_STATE_RUNNING);
+    return this.allThreads.filter((t) => t === 1 || Atomics.load(b.ctrl, vcpuWord(t - 1, VC.state)) === VCPU_STATE_RUNNING);
   }
 
   /**
@@ -237,7 +237,7 @@ export class WorkerDebugLink implements DebugLink {
         },
       });
       b.ports[v].postMessage({ t: 'req', id, req } satisfies DebugDown);
-      wake(b.ctrl, v);
+      wakeVcpu(b.ctrl, v);
     });
   }
 
@@ -253,9 +253,9 @@ export class WorkerDebugLink implements DebugLink {
       s.stopped = false;
       s.ev = undefined;
       // a request to stop that came too late for the last stop is not for the next one
-      Atomics.store(b.ctrl, vcAt(v, VC.debugInterrupt), 0);
+      Atomics.store(b.ctrl, vcpuWord(v, VC.debugInterrupt), 0);
       b.ports[v].postMessage(m);
-      wake(b.ctrl, v);
+      wakeVcpu(b.ctrl, v);
     };
     if (action.step !== undefined) {
       this.stepping = true;
@@ -287,8 +287,8 @@ export class WorkerDebugLink implements DebugLink {
       if (s.gone) return;
       b.ports[v].postMessage({ t: 'detach' } satisfies DebugDown);
       // a running vCPU reads its mail at its next slice boundary: ring it there
-      Atomics.store(b.ctrl, vcAt(v, VC.doorbell), 1);
-      wake(b.ctrl, v);
+      Atomics.store(b.ctrl, vcpuWord(v, VC.doorbell), 1);
+      wakeVcpu(b.ctrl, v);
     });
   }
 
@@ -363,20 +363,10 @@ export class WorkerDebugLink implements DebugLink {
 
 const GONE: DebugReply = { ok: false, error: 'invalid' };
 
-function vcAt(v: number, w: number): number {
-  return CTRL.vcpuBase + v * CTRL.vcpuWords + w;
-}
-
-/** Ring vCPU v's wake word: a stopped (or sleeping) worker looks at its mail. */
-function wake(ctrl: Int32Array, v: number): void {
-  Atomics.add(ctrl, vcAt(v, VC.wake), 1);
-  Atomics.notify(ctrl, vcAt(v, VC.wake));
-}
-
 /** Ask vCPU v to stop for gdb: its interrupt word, its doorbell (it leaves run()), its wake word (it
  *  leaves a sleep). */
 function interruptVcpu(ctrl: Int32Array, v: number): void {
-  Atomics.store(ctrl, vcAt(v, VC.debugInterrupt), 1);
-  Atomics.store(ctrl, vcAt(v, VC.doorbell), 1);
-  wake(ctrl, v);
+  Atomics.store(ctrl, vcpuWord(v, VC.debugInterrupt), 1);
+  Atomics.store(ctrl, vcpuWord(v, VC.doorbell), 1);
+  wakeVcpu(ctrl, v);
 }

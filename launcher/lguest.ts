@@ -15,7 +15,7 @@ import type { RunOptions } from './commands/run.ts';
 import { UserError } from './errors.ts';
 import { prepareGuest } from './lguest-layout.ts';
 import type { Fate, HostStats } from '../switcher/lguest.ts';
-import { CTRL, MAX_VCPUS, VC, newCtrl } from '../switcher/smp.ts';
+import { CTRL, MAX_VCPUS, newCtrl, ringVcpu, stopAllVcpus } from '../switcher/smp.ts';
 import { Shadow } from '../mmu/shadow.ts';
 import { HCALL_NAMES } from '../switcher/layout.ts';
 import type { InputMessage, LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
@@ -191,16 +191,8 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
   });
   const n = o.cpus;
   const ctrl = newCtrl(n);
-  const vc = (v: number, w: number) => CTRL.vcpuBase + v * CTRL.vcpuWords + w;
-  const ring = (v: number) => {
-    Atomics.store(ctrl, vc(v, VC.doorbell), 1);
-    Atomics.add(ctrl, vc(v, VC.wake), 1);
-    Atomics.notify(ctrl, vc(v, VC.wake));
-  };
-  const stop = () => {
-    Atomics.store(ctrl, CTRL.stop, 1);
-    for (let v = 0; v < n; v++) ring(v);
-  };
+  const stop = () => stopAllVcpus(ctrl);
+
   // [L:204] gdb: each vCPU's mailbox for this boot (the link outlives reboots).
   const debugTasks = o.debug?.bind(ctrl, stop);
   const poolMap = new SharedArrayBuffer((g.layout.poolBytes >>> 12) * 4);
@@ -241,7 +233,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
   // word make it look (it reads the channel between slices and before sleeping).
   const stopInput = o.consoleInput?.((bytes) => {
     channels[0].port1.postMessage({ t: 'input', bytes } satisfies InputMessage);
-    ring(0);
+    ringVcpu(ctrl, 0);
   });
   try {
     const replies = await Promise.race([Promise.all(tasks.map((t) => workers.run(t))), death]);

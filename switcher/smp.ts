@@ -84,6 +84,29 @@ export function newCtrl(ncpus: number): Int32Array {
   return ctrl;
 }
 
+/** Index of word `w` (VC.*) of vCPU `v`'s block. */
+export function vcpuWord(v: number, w: number): number {
+  return CTRL.vcpuBase + v * CTRL.vcpuWords + w;
+}
+
+/** Wake vCPU `v` if it sleeps (halted, not started, stopped in the debugger): it looks again. */
+export function wakeVcpu(ctrl: Int32Array, v: number): void {
+  Atomics.add(ctrl, vcpuWord(v, VC.wake), 1);
+  Atomics.notify(ctrl, vcpuWord(v, VC.wake));
+}
+
+/** Make vCPU `v` look around: leave run() soon, and wake up if it sleeps. */
+export function ringVcpu(ctrl: Int32Array, v: number): void {
+  Atomics.store(ctrl, vcpuWord(v, VC.doorbell), 1);
+  wakeVcpu(ctrl, v);
+}
+
+/** Ask every vCPU of the guest to stop (the Launcher: --timeout, Ctrl-C, a worker that died). */
+export function stopAllVcpus(ctrl: Int32Array): void {
+  Atomics.store(ctrl, CTRL.stop, 1);
+  for (let v = 0; v < (ctrl[CTRL.ncpus] || 1); v++) ringVcpu(ctrl, v);
+}
+
 /** How long a shootdown waits for another vCPU before it gives up on the guest (ms). A vCPU inside the
  *  guest answers within one doorbell poll (256 blocks); this only catches a worker that stopped dead. */
 const SHOOTDOWN_TIMEOUT_MS = 10_000;
@@ -102,7 +125,7 @@ export class SmpLink {
   }
 
   /** Index of word `w` of vCPU `v`'s block. */
-  at(v: number, w: number): number { return CTRL.vcpuBase + v * CTRL.vcpuWords + w; }
+  at(v: number, w: number): number { return vcpuWord(v, w); }
   mine(w: number): number { return this.at(this.id, w); }
 
   /** This vCPU's doorbell word, for cpu.doorbell. */
@@ -111,11 +134,7 @@ export class SmpLink {
   }
 
   /** Make vCPU `v` look around: leave run() soon, and wake up if it sleeps. */
-  ring(v: number): void {
-    Atomics.store(this.ctrl, this.at(v, VC.doorbell), 1);
-    Atomics.add(this.ctrl, this.at(v, VC.wake), 1);
-    Atomics.notify(this.ctrl, this.at(v, VC.wake));
-  }
+  ring(v: number): void { ringVcpu(this.ctrl, v); }
 
   ringAll(): void { for (let v = 0; v < this.ncpus; v++) this.ring(v); }
 
