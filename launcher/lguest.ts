@@ -14,7 +14,7 @@ import { SECTOR_SIZE } from '../devices/virtio-block.ts';
 import type { RunOptions } from './commands/run.ts';
 import { UserError } from './errors.ts';
 import { prepareGuest } from './lguest-layout.ts';
-import type { Fate, HostStats } from '../switcher/lguest.ts';
+import { emptyHostStats, type Fate, type HostStats } from '../switcher/lguest.ts';
 import { CTRL, MAX_VCPUS, newCtrl, ringVcpu, stopAllVcpus } from '../switcher/smp.ts';
 import { Shadow } from '../mmu/shadow.ts';
 import { HCALL_NAMES } from '../switcher/layout.ts';
@@ -164,7 +164,7 @@ interface BootResult {
 function mergeStats(prev: LguestStats | undefined, r: BootResult, boots: number): LguestStats {
   const s: LguestStats = prev ?? {
     boots, vcpus: [], shadow: null,
-    host: { exits: {}, traps: {}, hypercalls: {}, faultsFixed: 0, faultsReflected: 0, trapsReflected: 0, interruptsDelivered: 0, ioEmulated: 0, instructions: 0 },
+    host: emptyHostStats(),
   };
   const add = (a: Record<string, number>, b: Record<string, number>) => { for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v; };
   const h = s.host;

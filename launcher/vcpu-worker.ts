@@ -12,7 +12,7 @@ import { SHADOW_CACHE_SIZE } from '../mmu/shadow-consts.ts';
 import { HostPool } from '../switcher/pool.ts';
 import { startGuest, startSecondary, type SecondaryStart } from '../switcher/host.ts';
 import { runGuest } from '../switcher/core.ts';
-import type { Fate, HostStats } from '../switcher/lguest.ts';
+import { emptyHostStats, type Fate, type HostStats } from '../switcher/lguest.ts';
 import { CTRL, SmpLink, VC, VCPU_STATE_RUNNING, VCPU_STATE_STARTING } from '../switcher/smp.ts';
 import { LockedShadow } from '../switcher/shared-shadow.ts';
 import { PAGE_SIZE } from '../switcher/layout.ts';
@@ -89,10 +89,6 @@ function waitForStart(link: SmpLink, dbg: VcpuDebugger | undefined): SecondarySt
   }
 }
 
-function emptyStats(): HostStats {
-  return { exits: {}, traps: {}, hypercalls: {}, faultsFixed: 0, faultsReflected: 0, trapsReflected: 0, interruptsDelivered: 0, ioEmulated: 0, instructions: 0 };
-}
-
 /** [L:300] The vCPU's whole life, in its worker. */
 export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   const mem = new PhysicalMemory(task.memSize, task.shared);
@@ -134,7 +130,7 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
       leaveGuest(link);
       dbg?.close();
       port.postMessage({ t: 'end' } satisfies LiveMessage);
-      return { vcpu: task.vcpu, started: false, fate: { kind: 'stopped', reason: 'never started' }, stats: emptyStats(), shadow: null, retired: 0 };
+      return { vcpu: task.vcpu, started: false, fate: { kind: 'stopped', reason: 'never started' }, stats: emptyHostStats(), shadow: null, retired: 0 };
     }
     started = startSecondary(base, start);
   }

@@ -35,6 +35,14 @@ export interface HostStats {
   instructions: number;
 }
 
+/** Statistics of a vCPU (or a sum of them) before anything happened. */
+export function emptyHostStats(): HostStats {
+  return {
+    exits: {}, traps: {}, hypercalls: {}, faultsFixed: 0, faultsReflected: 0, trapsReflected: 0,
+    interruptsDelivered: 0, ioEmulated: 0, instructions: 0,
+  };
+}
+
 export interface GuestConfig {
   mem: PhysicalMemory;
   /** hpa of guest-physical 0. */
@@ -86,10 +94,7 @@ export class Lguest {
   kernelAddress = 0;
   /** gpa of the boot page tables' top level (reported in lguest_data.pgdir). */
   bootPgdir = 0;
-  readonly stats: HostStats = {
-    exits: {}, traps: {}, hypercalls: {}, faultsFixed: 0, faultsReflected: 0, trapsReflected: 0,
-    interruptsDelivered: 0, ioEmulated: 0, instructions: 0,
-  };
+  readonly stats: HostStats = emptyHostStats();
 
   constructor(config: GuestConfig) {
     this.config = config;
