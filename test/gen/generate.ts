@@ -205,10 +205,25 @@ function toVector(c: Case, res: HarnessResult): Vector | string {
 
 // ---- main -------------------------------------------------------------------------------------------
 
+/** Stops with one clear line (status 2) where vectors cannot be recorded, saying why. */
+function cannotRecord(why: string): never {
+  console.error(`generate: cannot record vectors on this machine: ${why}`);
+  process.exit(2);
+}
+
 function ensureHarness(harness: string): void {
-  if (existsSync(harness)) return;
-  const p = spawnSync('make', ['-C', here, 'harness'], { stdio: 'inherit' });
-  if (p.status !== 0 || !existsSync(harness)) throw new Error('could not build the harness (needs gcc -m32: gcc-multilib)');
+  if (!existsSync(harness)) {
+    const p = spawnSync('make', ['-C', here, 'harness'], { stdio: 'inherit' });
+    if (p.status !== 0 || !existsSync(harness)) cannotRecord('the 32-bit harness does not build (needs gcc -m32 with static libc: apt-get install gcc-multilib)');
+  }
+  // The harness is a 32-bit Linux program: many x86-64 kernels refuse to run those (no IA-32 emulation,
+  // or it is disabled), and then nothing can be recorded here. The committed vectors need no harness.
+  // Node's spawn falls back to /bin/sh on ENOEXEC (as execvp does), so ask bash's exec, which reports
+  // "Exec format error" with status 126 instead of running the binary as a script.
+  const p = spawnSync('bash', ['-c', 'exec "$0" </dev/null', harness], { encoding: 'utf8' });
+  if (p.status === 126 || p.status === 127) {
+    cannotRecord(`this kernel refuses to run 32-bit programs (exec of ${path.relative(process.cwd(), harness)} failed with status ${p.status}); record on a machine whose kernel runs them (CONFIG_IA32_EMULATION)`);
+  }
 }
 
 function main(): void {

@@ -10,6 +10,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { skipUnless } from '../tools/require-tool.ts';
 import { BIN, NO_GDB, ROOT, RawClient, elfFind, elfRead32, elfSymbols, gdb, haveGdb, hex, killAll, launch } from '../tools/gdb.ts';
 
 const image = (name: string) => resolve(ROOT, 'guest-images/build', `${name}.elf`);
@@ -30,7 +31,7 @@ function hypercallIn(path: string, fn: string): number {
   return at!;
 }
 
-describe.skipIf(!haveGdb)(`gdb debugs an lguest guest${haveGdb ? '' : NO_GDB}`, () => {
+describe.skipIf(skipUnless('gdb', haveGdb ? null : 'gdb is not on PATH', 'apt-get install gdb'))(`gdb debugs an lguest guest${haveGdb ? '' : NO_GDB}`, () => {
   it('hello: stops before the first instruction and at guest_main, shows ring-1 registers and kernel memory, steps over a hypercall, continues to the end', async () => {
     const sym = elfSymbols(HELLO);
     const main = sym.get('guest_main')!;

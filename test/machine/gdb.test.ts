@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { skipUnless } from '../tools/require-tool.ts';
 import { framePacket } from '../../launcher/gdb-packets.ts';
 import { BIN, NO_GDB, RawClient, elfSymbols, gdb, haveGdb, hex, killAll, launch as launchAny, track } from '../tools/gdb.ts';
 import { ROOT, X86, aoutKernel } from './helpers.ts';
@@ -22,7 +23,7 @@ afterEach(killAll);
 /** Start `lguest-ts run --bare ARGS --gdb 0` and wait for the port it prints. */
 const launch = (...args: string[]) => launchAny('--bare', ...args, '--timeout', '60');
 
-describe.skipIf(!haveGdb)(`gdb debugs a bare kernel${haveGdb ? '' : NO_GDB}`, () => {
+describe.skipIf(skipUnless('gdb', haveGdb ? null : 'gdb is not on PATH', 'apt-get install gdb'))(`gdb debugs a bare kernel${haveGdb ? '' : NO_GDB}`, () => {
   const sym = elfSymbols(DEMO);
   const kmain = sym.get('kmain')!;
 

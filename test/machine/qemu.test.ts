@@ -12,9 +12,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bootBare } from '../../launcher/bare.ts';
+import { probe, skipUnless } from '../tools/require-tool.ts';
 import { KERNELS, KERNEL_DIR, ROOT, lines, runKernel } from './helpers.ts';
 
-const haveQemu = spawnSync('qemu-system-i386', ['--version']).status === 0;
+const skipQemu = skipUnless('bare-mode kernels: our machine against QEMU', probe('qemu-system-i386', ['--version']), 'apt-get install qemu-system-x86');
 
 interface Disagreement {
   /** The manual's rule, with its section: the test's name. */
@@ -48,7 +49,7 @@ const DISAGREEMENTS: Disagreement[] = [
 
 const FAIL_LINE = /^(.*): ([^:]*) FAIL \(want ([^:]*)\)$/;
 
-describe.skipIf(!haveQemu)('bare-mode kernels: our machine against QEMU', () => {
+describe.skipIf(skipQemu)('bare-mode kernels: our machine against QEMU', () => {
   const qemu = new Map<string, string[]>();
   const ours = new Map<string, string[]>();
   beforeAll(() => {

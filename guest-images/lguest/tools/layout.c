@@ -1,60 +1,25 @@
-/* layout.c: print layout.json, the machine-readable form of include/lguest_abi.h.
+/* layout.c: the machine-readable form of include/lguest_abi.h (layout.json), without running anything.
  *
- * Built for the host with gcc -m32 (so sizes and offsets are i386's) from the very header the guests
- * use; a TypeScript test compares it with the Host's own declarations. Output: for each structure its
- * size and each field's offset and size; then the constants, with the paging constants of both
- * variants (layout_pae.c is the same header compiled with CONFIG_PAE). */
-#include <stdio.h>
+ * Compiled for i386 with `gcc -m32 -S` only, never linked or run, so it works on a host whose kernel
+ * refuses 32-bit programs. As Linux's asm-offsets does, each fact becomes a marker line in the generated
+ * assembly: the compiler evaluates every sizeof, offsetof and constant as i386 sees them and prints the
+ * number into the marker; tools/layout-json.mjs reads the markers (in source order) and writes the JSON.
+ * Markers: "@@LAYOUT S name size" opens a structure, "F name offset size" is a field, "E" closes it,
+ * "G name" opens a group of constants, "C name value" is a constant (value printed as a signed 32-bit
+ * number by the compiler; the reader takes it modulo 2^32). layout_pae.c adds the PAE paging constants.
+ * A TypeScript test (test/guests/layout.test.ts) compares layout.json with the Host's own declarations. */
 #include "lguest_abi.h"
+#include "layout.h"
 
-void print_paging_constants_pae(void);
+void paging_constants_pae(void);
 
-static int first;
-
-#define FIELD_SIZE(type, field) sizeof(((type *)0)->field)
-
-static void begin_struct(const char *name, unsigned size)
+static void paging_constants(void)
 {
-	printf("%s\n    \"%s\": { \"size\": %u, \"fields\": {", first ? "" : ",", name, size);
-	first = 0;
+	PAGING_CONSTANTS_COMMON();
 }
 
-static int first_field;
-static void field(const char *name, unsigned off, unsigned size)
+void layout(void)
 {
-	printf("%s\n      \"%s\": { \"offset\": %u, \"size\": %u }", first_field ? "" : ",", name, off, size);
-	first_field = 0;
-}
-
-#define STRUCT(type, name) (begin_struct(name, sizeof(type)), first_field = 1)
-#define FIELD(type, f) field(#f, __builtin_offsetof(type, f), FIELD_SIZE(type, f))
-#define END_STRUCT() printf("\n    } }")
-
-void print_constant(const char *name, unsigned long long value, int *first_const)
-{
-	printf("%s\n    \"%s\": %llu", *first_const ? "" : ",", name, value);
-	*first_const = 0;
-}
-
-#define CONST(name) print_constant(#name, (unsigned long long)(name), &fc)
-
-static void print_paging_constants(void)
-{
-	int fc = 1;
-	CONST(SWITCHER_ADDR);
-	CONST(SWITCHER_PGD_INDEX);
-	CONST(LGUEST_RESERVE_MEM);
-	CONST(PTRS_PER_PTE);
-	CONST(PTRS_PER_PGD);
-	CONST(PGDIR_SHIFT);
-	print_constant("PTE_SIZE", sizeof(pte_t), &fc);
-}
-
-int main(void)
-{
-	printf("{\n  \"source\": \"guest-images/lguest/include/lguest_abi.h\",\n  \"structs\": {");
-	first = 1;
-
 	STRUCT(struct hcall_args, "hcall_args");
 	FIELD(struct hcall_args, arg0);
 	FIELD(struct hcall_args, arg1);
@@ -152,9 +117,7 @@ int main(void)
 	FIELD(struct vring_used_elem, id);
 	FIELD(struct vring_used_elem, len);
 	END_STRUCT();
-	printf("\n  },\n  \"constants\": {");
-
-	int fc = 1;
+	GROUP("constants");
 	CONST(LGUEST_TRAP_ENTRY);
 	CONST(LHCALL_FLUSH_ASYNC);
 	CONST(LHCALL_LGUEST_INIT);
@@ -228,10 +191,8 @@ int main(void)
 	CONST(_PAGE_TABLE);
 	CONST(LGUEST_REGS_PAGE_OFFSET);
 	CONST(LGUEST_VRING_ALIGN);
-	printf("\n  },\n  \"paging_2level\": {");
-	print_paging_constants();
-	printf("\n  },\n  \"paging_pae\": {");
-	print_paging_constants_pae();
-	printf("\n  }\n}\n");
-	return 0;
+	GROUP("paging_2level");
+	paging_constants();
+	GROUP("paging_pae");
+	paging_constants_pae();
 }
