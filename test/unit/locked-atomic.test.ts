@@ -34,8 +34,9 @@ const ROUTINES =
   'b801000000f00fc105003000004e75f0f4f0ff05043000004e75f6f4a1083000008d5001f00fb1150830000075f34e75ebf4'
   + 'b80100000087050c30000085c075f18b151030000042891510300000c7050c300000000000004e75d7f4f0fe05203000004e'
   + '75f6f4f0810520300000000100004e75f2f4b801000000f00fc105323000004e75f0f4b801000000f00fc1053e3000004e75'
-  + 'f0f4a1483000008b154c30000089c389d183c30183d100f00fc70d4830000075ec4e75def4';
-const ENTRY = { xadd: 0x00, incl: 0x11, cmpxchg: 0x1c, spin: 0x32, incb: 0x5c, add100: 0x67, xaddq: 0x76, xadds: 0x87, cx8: 0x98 };
+  + 'f0f4a1483000008b154c30000089c389d183c30183d100f00fc70d4830000075ec4e75def4'
+  + 'ff05143000004e75f7f4';
+const ENTRY = { xadd: 0x00, incl: 0x11, cmpxchg: 0x1c, spin: 0x32, incb: 0x5c, add100: 0x67, xaddq: 0x76, xadds: 0x87, cx8: 0x98, plain: 0xbb };
 type Routine = keyof typeof ENTRY;
 
 const CODE = 0x1000;
@@ -122,6 +123,20 @@ describe(`locked instructions are atomic across ${VCPUS} vCPU worker threads`, (
   });
   afterAll(async () => {
     await v.stop();
+  });
+
+  // The negative control: the same load with a plain `incl` loses updates, so the exact totals above are
+  // evidence of atomicity, not of vCPUs that never overlapped. A lost update needs the two read-modify-
+  // writes to interleave; over 2 x 200,000 overlapping increments that is all but certain, and up to three
+  // rounds are allowed so that a machine stalled by other load cannot make it flaky.
+  it('negative control: a plain incl (no LOCK) on both vCPUs loses updates', async () => {
+    let lost = 0;
+    for (let round = 0; round < 3 && lost === 0; round++) {
+      v.mem.write32(0x3014, 0);
+      await v.run('plain');
+      lost = VCPUS * N - v.mem.read32(0x3014);
+    }
+    expect(lost, 'plain increments on two vCPUs never lost an update: the test cannot tell atomic from not').toBeGreaterThan(0);
   });
 
   it('lock xadd', async () => {
