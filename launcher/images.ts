@@ -30,6 +30,8 @@ const IMAGES: ImageInfo[] = [
   { name: 'paging', kind: 'lguest', description: 'shadow paging stress: copy-on-write, 10 address spaces, large mappings, kernel-mapping changes, A/D bits' },
   { name: 'smp', kind: 'lguest', description: 'an SMP guest (run with --cpus N): VCPU_START, IPIs, atomic instructions and TLB shootdown across vCPUs; bad acts (smp=CASE) killed' },
   { name: 'smp-stress', kind: 'lguest', description: 'shadow paging from every vCPU at once (run with --cpus N, seed=S rounds=M): remaps, address spaces, shared pages, self-checked' },
+  { name: 'pvclock', kind: 'lguest', description: 'a paravirtual clock from a plug-in (run with --plugin examples/plugins/host-clock.mjs): 64-bit HOST_TIME_NS, plug-in ticks' },
+  { name: 'pagehash', kind: 'lguest', description: 'a plug-in hashes guest pages by virtual address (run with --plugin examples/plugins/page-hash.ts; case=unmapped is killed)' },
 ];
 
 export function listImages(): ImageInfo[] {

@@ -20,6 +20,9 @@ import { Shadow } from '../mmu/shadow.ts';
 import { HCALL_NAMES } from '../switcher/layout.ts';
 import type { InputMessage, LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
 import { WorkerDebugLink } from './debug-link.ts';
+import type { HostEventKind } from '../switcher/events.ts';
+import { PluginError, PluginSet } from '../switcher/plugins.ts';
+import { parseTraceEvents } from './trace.ts';
 import { GdbServer } from './gdb-server.ts';
 import { SIGALRM, SIGINT as SIGINT_NUMBER, SIGKILL, type DebugEvent } from '../emulator/debug-target.ts';
 
@@ -62,6 +65,11 @@ export interface LguestBootOptions {
   maxRestarts?: number;
   /** gdb (`--gdb`): the link the vCPUs serve; every boot starts with it (launcher/vcpu-debug.ts). */
   debug?: WorkerDebugLink;
+  /** Hypercall plug-in modules (paths), loaded in every vCPU worker (switcher/plugins.ts). */
+  plugins?: string[];
+  /** Host events to trace as JSON Lines (launcher/trace.ts), to `traceFile` (created empty) or stderr. */
+  trace?: HostEventKind[];
+  traceFile?: string;
 }
 
 export interface LguestStats {
@@ -108,6 +116,19 @@ export async function bootLguest(o: LguestBootOptions, workers?: VcpuWorkers): P
   const w = own ? new VcpuWorkers(o.cpus) : workers;
   let devices: BusDevices | undefined;
   try {
+    // A plug-in that does not load, or registers nonsense, is the user's mistake: one line, before any
+    // guest runs (each worker then loads its own copy).
+    if (o.plugins?.length) {
+      try { await PluginSet.load(o.plugins, 0, o.cpus); } catch (e) {
+        if (e instanceof PluginError) throw new UserError(e.message);
+        throw e;
+      }
+    }
+    if (o.traceFile !== undefined) {
+      try { writeFileSync(o.traceFile, ''); } catch (e) {
+        throw new UserError(`--trace-file ${o.traceFile}: cannot write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+    }
     devices = openDevices(o);
     return await bootLoop(o, w, devices);
   } finally {
@@ -192,6 +213,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
   const n = o.cpus;
   const ctrl = newCtrl(n);
   const stop = () => stopAllVcpus(ctrl);
+  const trace = o.trace?.length ? { events: o.trace, file: o.traceFile, t0: performance.timeOrigin + performance.now() } : undefined;
 
   // [L:204] gdb: each vCPU's mailbox for this boot (the link outlives reboots).
   const debugTasks = o.debug?.bind(ctrl, stop);
@@ -228,6 +250,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     memBase: g.layout.memBase, memBytes: g.layout.memBytes, pfnLimit: g.layout.pfnLimit, pae: o.pae,
     ctrl: ctrl.buffer as SharedArrayBuffer, shadowState, entry: g.entry, initrdBytes: g.initrdBytes,
     deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, devices, port: ch.port2, debug: debugTasks?.[v],
+    plugins: o.plugins, trace,
   }));
   // Console input goes to vCPU 0 (which serves the devices) on its channel; the doorbell and the wake
   // word make it look (it reads the channel between slices and before sleeping).
@@ -249,7 +272,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     const dead = Atomics.load(ctrl, CTRL.dead);
     let fate = results[dead > 0 && dead <= n ? dead - 1 : 0].fate;
     // With several vCPUs, a kill says on which one it happened.
-    if (n > 1 && fate.kind === 'killed') fate = { kind: 'killed', reason: `vCPU ${dead - 1}: ${fate.reason}` };
+    if (n > 1 && fate.kind === 'killed') fate = { ...fate, reason: `vCPU ${dead - 1}: ${fate.reason}` };
     if (o.interrupt?.aborted && fate.kind === 'stopped') return { fate: { kind: 'stopped', reason: INTERRUPTED }, results };
     if (timedOut && fate.kind === 'stopped') return { fate: { kind: 'stopped', reason: `--timeout: stopped the guest after ${o.timeoutSec} s` }, results };
     return { fate, results };
@@ -314,6 +337,7 @@ export async function runLguest(opts: RunOptions): Promise<number> {
       consoleInput: stdinInput,
       onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
       debug: gdb?.link,
+      plugins: opts.plugins, trace: opts.trace === undefined ? undefined : parseTraceEvents(opts.trace), traceFile: opts.traceFile,
     });
   } catch (e) {
     await gdb?.server.finish({ kind: 'terminated', signal: SIGKILL });
@@ -348,6 +372,7 @@ function ending(r: LguestResult, killedByGdb: boolean): { status: number; end: D
       return exited(EXIT_KILLED);
     default:
       process.stderr.write(`guest killed: ${r.fate.reason}\n`);
+      if (r.fate.kind === 'killed' && r.fate.report) process.stderr.write(r.fate.report.map((l) => `  ${l}\n`).join(''));
       return exited(EXIT_KILLED);
   }
 }

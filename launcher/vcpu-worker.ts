@@ -18,6 +18,10 @@ import { LockedShadow } from '../switcher/shared-shadow.ts';
 import { PAGE_SIZE } from '../switcher/layout.ts';
 import { LguestDevices, type BusDevices } from '../devices/lguest-bus.ts';
 import { VcpuDebugger, type DebugTask } from './vcpu-debug.ts';
+import { combineSinks, RecentEvents } from '../switcher/events.ts';
+import { PluginSet } from '../switcher/plugins.ts';
+import { killReport } from '../switcher/kill-report.ts';
+import { TraceWriter, type TraceConfig } from './trace.ts';
 
 /** What the Launcher hands a vCPU worker. */
 export interface VcpuTask {
@@ -44,6 +48,10 @@ export interface VcpuTask {
   port: MessagePort;
   /** gdb is attached (`run --gdb`): this vCPU's mailbox and how it starts (launcher/vcpu-debug.ts). */
   debug?: DebugTask;
+  /** Hypercall plug-in modules to load in this worker (`run --plugin`, switcher/plugins.ts). */
+  plugins?: string[];
+  /** `run --trace`: which Host events to write, and where (launcher/trace.ts). */
+  trace?: TraceConfig;
 }
 
 /** Messages on the live channel, worker to Launcher. */
@@ -99,6 +107,11 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   // [L:302] gdb: the vCPU's debugger exists before the vCPU does (a secondary keeps gdb's breakpoints
   // while it waits for VCPU_START).
   const dbg = task.debug === undefined ? undefined : new VcpuDebugger(link, task.debug.port, task.debug, task.pae);
+  // [L:303] Plug-ins and the trace: loaded before the vCPU exists (a bad plug-in never half-runs a guest).
+  const plugins = task.plugins?.length ? await PluginSet.load(task.plugins, task.vcpu, link.ncpus) : null;
+  const trace = task.trace ? new TraceWriter(task.trace) : null;
+  const recent = new RecentEvents();
+  let emitConsole: ((b: Uint8Array) => void) | null = null;
   let out: Uint8Array[] = [];
   let outBytes = 0;
   const flush = () => {
@@ -108,7 +121,10 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     outBytes = 0;
     port.postMessage({ t: 'console', bytes } satisfies LiveMessage);
   };
-  const consoleOut = (b: Uint8Array) => { out.push(b); outBytes += b.length; if (outBytes >= PAGE_SIZE) flush(); };
+  const consoleOut = (b: Uint8Array) => {
+    emitConsole?.(b);
+    out.push(b); outBytes += b.length; if (outBytes >= PAGE_SIZE) flush();
+  };
   // Shadow paging: mmu/shadow.ts, the seed's page_tables.c, over bookkeeping every vCPU shares; vCPU 0
   // sets it up, the others attach, and with more than one vCPU every call takes the guest's shadow lock.
   const makeShadow = (host: ShadowHost): ShadowPageTables => {
@@ -136,6 +152,11 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   }
   const { lg, vcpu } = started;
   dbg?.attach(vcpu);
+  lg.plugins = plugins;
+  lg.events = combineSinks([recent, ...(trace ? [trace] : []), ...(plugins?.sink(vcpu) ? [plugins.sink(vcpu)!] : [])]);
+  if (lg.events?.wants('console')) {
+    emitConsole = (b) => vcpu.emit({ kind: 'console', bytes: b.length, text: Buffer.from(b).toString('latin1') });
+  }
   const limit = lg.pfnLimit * PAGE_SIZE;
   // [L:320] The virtio devices (abi 7.3: the console, and the block device and rng when offered): served
   // by vCPU 0, inside its NOTIFY or, for a kick another vCPU queued, between its time slices. Their IRQs
@@ -156,6 +177,7 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     output: consoleOut,
   }, task.deviceGpa, task.devices);
   const deviceNotify = (addr: number) => {
+    if (vcpu.wants('kick')) vcpu.emit({ kind: 'kick', addr });
     if (!devs!.notify(addr)) lg.kill(`Bad NOTIFY 0x${addr.toString(16)} (no device there)`);
   };
   const takeInput = () => {
@@ -164,13 +186,14 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
       if (msg.t === 'input') devs?.console.input(msg.bytes);
     }
   };
-  const fate = runGuest(vcpu, {
+  const ended = runGuest(vcpu, {
     ctrl,
     debug: dbg,
     poll() {
       takeInput();
       if (devs) link.takeKicks(deviceNotify);
       flush();
+      trace?.flush();
     },
     // [L:310] NOTIFY: a device address goes to the devices (on vCPU 0; another vCPU queues it for vCPU 0,
     // as lguest's eventfd handed kicks to the Launcher); anything else below the guest's limit is the
@@ -194,6 +217,12 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     },
   });
   flush();
+  // [L:304] A kill this vCPU made explains itself (switcher/kill-report.ts), before anything is torn down.
+  let fate: Fate = ended;
+  if (ended.kind === 'killed' && lg.dead !== null && Atomics.load(ctrl, CTRL.dead) === task.vcpu + 1) {
+    try { fate = { ...ended, report: await killReport(vcpu, recent) }; } catch { /* the kill stands without it */ }
+  }
+  trace?.close();
   let shadow: ShadowStats | null = null;
   if (task.vcpu === 0) {
     // The shadow tables go when every other vCPU has left (they are shared); vCPU 0 reports their figures.

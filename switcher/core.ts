@@ -120,6 +120,7 @@ function takeLauncherIrqs(c: LgCpu): void {
 /** [H:145] A TLB shootdown from another vCPU (switcher/smp.ts): drop every cached translation, and the
  *  PAE PDPTEs the CPU cached at the last CR3 load, as the real Switcher's CR3 reload would. */
 function answerShootdown(c: LgCpu): void {
+  if (c.wants('shootdown')) c.emit({ kind: 'shootdown' });
   flushVcpuTlb(c);
   c.lg.link.flushed();
 }
@@ -143,6 +144,7 @@ function runGuestOnce(c: LgCpu, io: VcpuIo): number {
   const lg = c.lg, link = lg.link;
   enterGuest(c);
   if (lg.dead !== null) return STOPPED;
+  if (c.wants('switch')) c.emit({ kind: 'switch', dir: 'in' });
   // Only now, with every shadow call of the entry done, do shootdowns start waiting for this vCPU.
   if (link.enter()) answerShootdown(c);
   try {
@@ -253,18 +255,30 @@ function rewriteHypercall(c: LgCpu): boolean {
   return true;
 }
 
-/** [H:200] lguest_arch_handle_trap: what each trap means to the Host. */
+/** [H:200] lguest_arch_handle_trap: what each trap means to the Host (and, for a tracer, what it did). */
 function handleTrap(c: LgCpu, trapnum: number): void {
+  if (!c.wants('trap') && !c.wants('pagefault')) { dispatchTrap(c, trapnum); return; }
+  const errcode = c.reg('errcode'), eip = c.reg('eip');
+  const fate = dispatchTrap(c, trapnum);
+  if (trapnum === PF_VEC && (fate === 'handled' || fate === 'reflected') && c.wants('pagefault')) {
+    c.emit({ kind: 'pagefault', addr: c.lastCr2, errcode, eip, fate: fate === 'handled' ? 'fixed' : 'reflected' });
+  }
+  if (c.wants('trap')) c.emit({ kind: 'trap', vector: trapnum, errcode, eip, fate });
+}
+
+type TrapFate = 'handled' | 'reflected' | 'hypercall' | 'host-irq' | 'emulated' | 'killed';
+
+function dispatchTrap(c: LgCpu, trapnum: number): TrapFate {
   const lg = c.lg;
   bump(lg.stats.traps, String(trapnum));
   switch (trapnum) {
     case GP:
       // [H:210] #GP with error code 0 from the guest kernel: maybe an I/O instruction to emulate.
-      if (c.reg('errcode') === 0 && emulateInsn(c)) return;
-      if (rewriteHypercall(c)) return;
+      if (c.reg('errcode') === 0 && emulateInsn(c)) return 'emulated';
+      if (rewriteHypercall(c)) return 'emulated';
       break;
     case UD:
-      if (rewriteHypercall(c)) return;
+      if (rewriteHypercall(c)) return 'emulated';
       break;
     case PF_VEC: {
       // [H:220] A page fault: most are the shadow catching up with the guest's own page tables. Only
@@ -273,7 +287,7 @@ function handleTrap(c: LgCpu, trapnum: number): void {
       if (lg.shadow.demandPage(c, cr2, c.reg('errcode'))) {
         lg.stats.faultsFixed++;
         c.cpu.invalidatePage(cr2);
-        return;
+        return 'handled';
       }
       const code = lg.shadow.faultErrcode;
       if (code !== undefined) c.setReg('errcode', code);
@@ -283,22 +297,24 @@ function handleTrap(c: LgCpu, trapnum: number): void {
     }
     case NM:
       // [H:230] The FPU trap: if the guest did not set TS itself, it is ours alone (nothing to restore).
-      if (!c.ts) return;
+      if (!c.ts) return 'handled';
       break;
     case LGUEST_TRAP_ENTRY:
       // [H:240] A hypercall: it runs at the top of the next loop iteration, before anything else.
       c.hcallPending = true;
-      return;
+      return 'hypercall';
     default:
       // [H:250] Vectors 32..255 (but the system call vector) are the Host's own interrupts, already
       // handled: back into the guest.
-      if (trapnum >= FIRST_EXTERNAL_VECTOR && trapnum < IDT_ENTRIES && trapnum !== LGUEST_SYSCALL_VECTOR) return;
+      if (trapnum >= FIRST_EXTERNAL_VECTOR && trapnum < IDT_ENTRIES && trapnum !== LGUEST_SYSCALL_VECTOR) return 'host-irq';
   }
   // [H:260] Everything else is reflected through the guest's IDT, or kills a guest that has no handler.
   if (!deliverTrap(c, trapnum)) {
     const detail = trapnum === PF_VEC ? c.lastCr2 : c.reg('errcode');
     lg.kill(`unhandled trap ${trapnum} at 0x${c.reg('eip').toString(16)} (0x${detail.toString(16)})`);
+    return 'killed';
   }
+  return 'reflected';
 }
 
 /** [H:120] Sleep while HALTed: until the clock event's deadline, a Launcher IRQ or a stop request. */
@@ -341,6 +357,7 @@ export function runGuest(c: LgCpu, io: VcpuIo): Fate {
       return stoppedFate(c);
     }
     bump(lg.stats.exits, trap === HOST_IRQ_VECTOR ? 'host-irq' : trap === LGUEST_TRAP_ENTRY ? 'hypercall' : `trap ${trap}`);
+    if (c.wants('switch')) c.emit({ kind: 'switch', dir: 'out', trap });
     handleTrap(c, trap);
   }
   io.poll();

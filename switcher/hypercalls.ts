@@ -9,7 +9,7 @@ import {
   LHCALL_LGUEST_INIT, LHCALL_LOAD_GDT_ENTRY, LHCALL_LOAD_IDT_ENTRY, LHCALL_LOAD_TLS, LHCALL_NEW_PGTABLE,
   LHCALL_NOTIFY, LHCALL_RING_SIZE, LHCALL_SEND_INTERRUPTS, LHCALL_SET_CLOCKEVENT, LHCALL_SET_PGD, LHCALL_SET_PMD,
   LHCALL_SET_PTE, LHCALL_SET_STACK, LHCALL_SHUTDOWN, LHCALL_STATUS_FREE, LHCALL_TS, GUEST_PL, LHCALL_VCPU_START,
-  LHCALL_SEND_IPI, LGUEST_IRQS, VCPU_START_NO_SUCH_VCPU, VCPU_START_OK,
+  LHCALL_SEND_IPI, LGUEST_IRQS, VCPU_START_NO_SUCH_VCPU, VCPU_START_OK, LHCALL_EXPERIMENT_FIRST, LHCALL_EXPERIMENT_LAST,
 } from './layout.ts';
 import { VC, VCPU_STATE_STARTING, VCPU_STATE_WAITING } from './smp.ts';
 import type { LgCpu } from './lguest.ts';
@@ -22,13 +22,25 @@ export type HcallArgs = [number, number, number, number, number];
 /** SET_STACK accepts at most this many kernel stack pages. */
 const MAX_STACK_PAGES = 2;
 
+function hcallName(c: LgCpu, nr: number): string {
+  return HCALL_NAMES[nr] ?? c.lg.plugins?.nameOf(nr) ?? String(nr);
+}
+
 function count(c: LgCpu, nr: number): void {
-  const name = HCALL_NAMES[nr] ?? String(nr);
+  const name = hcallName(c, nr);
   c.lg.stats.hypercalls[name] = (c.lg.stats.hypercalls[name] ?? 0) + 1;
 }
 
 /** [H:530] do_hcall: one hypercall, synchronous or from the ring. */
 function doHcall(c: LgCpu, a: HcallArgs, sync: boolean): void {
+  const result = runHcall(c, a, sync);
+  if (c.wants('hypercall')) {
+    c.emit({ kind: 'hypercall', nr: a[0], name: hcallName(c, a[0]), args: [a[1], a[2], a[3], a[4]], sync, result });
+  }
+}
+
+/** The call itself; returns what EAX got, for the few calls that return something. */
+function runHcall(c: LgCpu, a: HcallArgs, sync: boolean): number | string | undefined {
   const lg = c.lg, sh = lg.shadow;
   const [nr, a1, a2, a3, a4] = a;
   count(c, nr);
@@ -96,15 +108,22 @@ function doHcall(c: LgCpu, a: HcallArgs, sync: boolean): void {
     case LHCALL_VCPU_START:
       if (!sync) { lg.kill('VCPU_START in the async ring'); break; }
       vcpuStart(c, a1, a2, a3);
-      break;
+      return lg.dead === null ? c.reg('eax') : undefined;
     case LHCALL_SEND_IPI:
       if (a1 >= lg.link.ncpus) { lg.kill(`SEND_IPI to vCPU ${a1}: the guest has ${lg.link.ncpus}`); break; }
       if (a2 >= LGUEST_IRQS) { lg.kill(`SEND_IPI of IRQ ${a2}`); break; }
       lg.link.raiseIrq(a1, a2);
+      if (c.wants('ipi')) c.emit({ kind: 'ipi', target: a1, irq: a2 });
       break;
     default:
+      // [H:535] The experiment range goes to the plug-ins (switcher/plugins.ts); a number no plug-in
+      // serves is as bad as any other unknown number.
+      if (nr >= LHCALL_EXPERIMENT_FIRST && nr <= LHCALL_EXPERIMENT_LAST && lg.plugins?.handlers.has(nr)) {
+        return lg.plugins.call(c, nr, [a1, a2, a3, a4], sync);
+      }
       lg.kill(`Bad hypercall ${nr}`);
   }
+  return undefined;
 }
 
 /** [H:560] VCPU_START (lguest-ts's SMP extension): start secondary vCPU `id` at `eip` with `esp`, on the
@@ -193,6 +212,7 @@ export function doHypercalls(c: LgCpu, handleNotify: (addr: number) => void): vo
   const args: HcallArgs = [c.reg('eax'), c.reg('ebx'), c.reg('ecx'), c.reg('edx'), c.reg('esi')];
   if (lg.lguestData < 0) {
     initialize(c, args);
+    if (c.wants('hypercall')) c.emit({ kind: 'hypercall', nr: args[0], name: hcallName(c, args[0]), args: [args[1], args[2], args[3], args[4]], sync: true });
     c.hcallPending = false;
     return;
   }

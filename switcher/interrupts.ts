@@ -86,6 +86,7 @@ export function tryDeliverInterrupt(c: LgCpu, irq: number, more: boolean): void 
     c.irqsPending &= ~(1 << irq);
     setGuestInterrupt(c, lo, hi, false);
     lg.stats.interruptsDelivered++;
+    if (c.wants('interrupt')) c.emit({ kind: 'interrupt', irq, vector: v });
   }
   lg.writeTimestamp();
   if (!more) lg.writeData('irq_pending', 0);

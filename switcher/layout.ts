@@ -30,6 +30,10 @@ export const LHCALL_SEND_IPI = 33;
 /** VCPU_START's results in EAX (the one hypercall that returns a value). */
 export const VCPU_START_OK = 0;
 export const VCPU_START_NO_SUCH_VCPU = 1;
+/** The experiment range: hypercalls served by plug-ins (`run --plugin`, switcher/plugins.ts). lguest's own
+ *  numbers stay below 64, so these can never collide with one of them. */
+export const LHCALL_EXPERIMENT_FIRST = 0x1000;
+export const LHCALL_EXPERIMENT_LAST = 0x1fff;
 
 export const HCALL_NAMES: Record<number, string> = {
   0: 'FLUSH_ASYNC', 1: 'LGUEST_INIT', 2: 'SHUTDOWN', 4: 'NEW_PGTABLE', 5: 'FLUSH_TLB', 6: 'LOAD_IDT_ENTRY',

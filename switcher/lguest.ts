@@ -13,12 +13,15 @@ import {
 import type { HostPool } from './pool.ts';
 import type { SwitcherCode } from './code.ts';
 import type { SmpLink } from './smp.ts';
+import type { HostEvent, HostEventKind, HostEventSink } from './events.ts';
+import type { PluginSet } from './plugins.ts';
 
 /** How a guest ended. */
 export type Fate =
   | { kind: 'poweroff'; reason: string }
   | { kind: 'restart'; reason: string }
-  | { kind: 'killed'; reason: string }
+  /** report: what the Host saw when it killed the guest (registers, the instruction, recent events). */
+  | { kind: 'killed'; reason: string; report?: string[] }
   | { kind: 'stopped'; reason: string };
 
 export { CTRL, VC } from './smp.ts';
@@ -95,6 +98,10 @@ export class Lguest {
   /** gpa of the boot page tables' top level (reported in lguest_data.pgdir). */
   bootPgdir = 0;
   readonly stats: HostStats = emptyHostStats();
+  /** Who listens to this vCPU's Host events (switcher/events.ts); null: nobody, and nothing is built. */
+  events: HostEventSink | null = null;
+  /** The hypercall plug-ins loaded in this worker (switcher/plugins.ts); null: none. */
+  plugins: PluginSet | null = null;
 
   constructor(config: GuestConfig) {
     this.config = config;
@@ -242,6 +249,15 @@ export class LgCpu implements ShadowVcpu {
   setReg(name: keyof typeof LGUEST_REGS, v: number): void {
     this.lg.mem.write32(this.regsPage + LGUEST_REGS_PAGE_OFFSET + LGUEST_REGS[name], v | 0);
   }
+  /** Does anyone want events of this kind? (Check before building one.) */
+  wants(kind: HostEventKind): boolean {
+    const e = this.lg.events;
+    return e !== null && e.wants(kind);
+  }
+  emit(ev: HostEvent): void {
+    this.lg.events?.emit(this.id, this.cpu.retired, ev);
+  }
+
   /** Virtual address of lguest_regs inside the Switcher mapping (where ESP points on entry and exit). */
   get regsStructVa(): number { return (this.regsVa + LGUEST_REGS_PAGE_OFFSET) >>> 0; }
 }

@@ -18,6 +18,8 @@ LGUEST_GUESTS += virtcon
 LGUEST_GUESTS += virtblk
 LGUEST_GUESTS += smp
 LGUEST_GUESTS += smp-stress
+# The plug-in experiments (examples/plugins/): need `run --plugin`.
+LGUEST_GUESTS += pvclock pagehash
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 

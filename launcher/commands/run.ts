@@ -29,6 +29,11 @@ export interface RunOptions {
   /** Serve gdb on 127.0.0.1:PORT (0: any free port) and wait for it before the first instruction (one gdb
    *  thread per vCPU in lguest mode). */
   gdbPort?: number;
+  /** lguest mode: hypercall plug-in modules (switcher/plugins.ts). */
+  plugins?: string[];
+  /** lguest mode: `--trace` as typed (comma-separated Host events) and `--trace-file`. */
+  trace?: string;
+  traceFile?: string;
 }
 
 export function runCommand(y: Argv): Argv {
@@ -50,6 +55,9 @@ export function runCommand(y: Argv): Argv {
       .option('stats-json', { type: 'string', describe: 'write statistics as JSON to FILE' })
       .option('debug-exit-ok', { type: 'number', describe: 'bare mode: a write of V to isa-debug-exit (port 0xF4) means success, exit status 0 instead of (V << 1) | 1' })
       .option('gdb', { type: 'number', describe: 'wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port, printed on stderr); lguest mode: one gdb thread per vCPU' })
+      .option('plugin', { type: 'string', array: true, describe: 'lguest mode: load a hypercall plug-in (JS or TS module) in every vCPU worker; repeatable (switcher/plugins.ts)' })
+      .option('trace', { type: 'string', describe: 'lguest mode: write Host events as JSON Lines: a comma-separated list of hypercall, trap, pagefault, interrupt, ipi, switch, kick, console, shootdown, or all' })
+      .option('trace-file', { type: 'string', describe: 'write the --trace lines to FILE instead of stderr' })
       .check((args) => {
         const mem = args.mem as number;
         if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
@@ -63,6 +71,8 @@ export function runCommand(y: Argv): Argv {
         if (ok !== undefined && (!Number.isInteger(ok) || ok < 0 || ok > 0xffffffff)) return `--debug-exit-ok must be an integer from 0 to 0xffffffff, not ${ok}`;
         if (ok !== undefined && !args.bare) return '--debug-exit-ok is for bare mode (--bare)';
         if (args.bare && (args.block !== undefined || args.rng)) return '--block and --rng are for lguest mode (not --bare)';
+        if (args.bare && (args.plugin !== undefined || args.trace !== undefined)) return '--plugin and --trace are for lguest mode (not --bare)';
+        if (args['trace-file'] !== undefined && args.trace === undefined) return '--trace-file needs --trace EVENTS';
         return true;
       }),
     async (args) => {
@@ -86,6 +96,9 @@ export function runCommand(y: Argv): Argv {
         statsJson: args['stats-json'] as string | undefined,
         debugExitOk: args['debug-exit-ok'] as number | undefined,
         gdbPort: args.gdb as number | undefined,
+        plugins: args.plugin as string[] | undefined,
+        trace: args.trace as string | undefined,
+        traceFile: args['trace-file'] as string | undefined,
       };
       if (opts.bare) {
         const { runBare } = await import('../bare.ts');

@@ -28,6 +28,8 @@ const char *cmdline_value(const char *key, char *buf, u32 size); /* "key=value" 
 
 /* ---- hcall.c: one wrapper per hypercall of the seed / v3x table; ring.c: the async ring ---- */
 u32  hcall(u32 call, u32 arg1, u32 arg2, u32 arg3, u32 arg4);
+/* The same, returning EDX:EAX: for plug-in hypercalls (LHCALL_EXPERIMENT_FIRST..LAST) with 64-bit results. */
+u64  hcall64(u32 call, u32 arg1, u32 arg2, u32 arg3, u32 arg4);
 void async_hcall(u32 call, u32 arg1, u32 arg2, u32 arg3, u32 arg4);
 void lazy_hcall(u32 call, u32 arg1, u32 arg2, u32 arg3, u32 arg4);
 extern u32 hcall_async_queued, hcall_async_full; /* ring.c statistics */

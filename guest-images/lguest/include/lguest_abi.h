@@ -46,6 +46,14 @@
 #define VCPU_START_NO_SUCH_VCPU   1
 #define LGUEST_MAX_VCPUS          8
 
+/* The lguest-ts experiment range: hypercall numbers that hypercall plug-ins (`lguest-ts run --plugin FILE`)
+ * serve. lguest's own numbers stay below 64, so no number here can ever collide with one of them. A number
+ * in the range that no loaded plug-in registered kills the guest ("Bad hypercall N"), as any unknown
+ * number does. A plug-in returns 32 bits in EAX or 64 bits in EDX:EAX (hcall64 in the runtime); from the
+ * async ring a result is dropped. */
+#define LHCALL_EXPERIMENT_FIRST   0x1000
+#define LHCALL_EXPERIMENT_LAST    0x1FFF
+
 #define LGUEST_SHUTDOWN_POWEROFF  1
 #define LGUEST_SHUTDOWN_RESTART   2
 #define LGUEST_SHUTDOWN_MSG_MAX   128  /* the Host reads this many bytes and forces a NUL at [127] */

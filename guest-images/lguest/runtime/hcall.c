@@ -17,6 +17,17 @@ u32 hcall(u32 call, u32 arg1, u32 arg2, u32 arg3, u32 arg4)
 	return call;
 }
 
+/* A plug-in hypercall's 64-bit result comes back in EDX:EAX; EDX carries arg3 in, so it is an in/out. */
+u64 hcall64(u32 call, u32 arg1, u32 arg2, u32 arg3, u32 arg4)
+{
+	u32 lo = call, hi = arg3;
+	asm volatile("int $" STR(LGUEST_TRAP_ENTRY)
+		     : "+a"(lo), "+d"(hi)
+		     : "b"(arg1), "c"(arg2), "S"(arg4)
+		     : "memory");
+	return ((u64)hi << 32) | lo;
+}
+
 /* 0: nothing to do; the exit itself makes the Host run the ring. */
 void hcall_flush_async(void)
 {
