@@ -60,7 +60,7 @@ const SLICE = 1 << 20;
  *  packets and Ctrl-C are served within a few milliseconds even at the stepping path's speed. */
 const DEBUG_SLICE = 1 << 16;
 
-/*L:410 The bare machine: memory, one CPU, the PC devices, and the kernel loaded into it. */
+/** [L:410] The bare machine: memory, one CPU, the PC devices, and the kernel loaded into it. */
 export class BareMachine {
   readonly mem: PhysicalMemory;
   readonly cpu: CPU;
@@ -82,7 +82,7 @@ export class BareMachine {
     });
     this.cpu.io = this.devices;
 
-    /*L:420 The CPU as QEMU's -kernel leaves it (Multiboot spec 3.2): protected mode with paging off, CPL
+    /** [L:420] The CPU as QEMU's -kernel leaves it (Multiboot spec 3.2): protected mode with paging off, CPL
      * 0, CS and the data segments flat 4 GiB through a real GDT in low memory (the kernel may reload
      * them before it sets up its own), interrupts off, EAX = the boot magic, EBX = the info. The IDTR
      * keeps its reset value (the real-mode table at 0), and so do LDTR and TR (null). */
@@ -118,7 +118,7 @@ export class BareMachine {
       case ExitReason.DeviceStop:
         return { end: 'device-exit', message: '' };
       case ExitReason.Hlt:
-        /*L:430 Bare mode has no interrupt sources, so a HLT ends the run either way: with IF clear it is
+        /** [L:430] Bare mode has no interrupt sources, so a HLT ends the run either way: with IF clear it is
          * how a kernel stops for good; with IF set nothing would ever wake it. */
         return {
           end: 'halt',
