@@ -2,7 +2,7 @@
  * Bare mode (`lguest-ts run --bare`): no Host. A Multiboot v1 kernel is loaded the way QEMU's `-kernel`
  * loads it and runs on the machine alone, with the PC test devices of devices/pc.ts. This is how the
  * system-architecture test kernels run (test/machine/) and how toy kernels written for QEMU run here
- * unchanged. See shared/docs/DESIGN.md, "Two ways to boot", and launcher/README.md for the conventions.
+ * unchanged. See docs/design.md, "Two ways to boot", and launcher/README.md for the conventions.
  *
  * Two entry points share one BareMachine: `runBare` for the CLI (console to stdout as it comes, a
  * timeout, a message on stderr when the guest ends badly) and `bootBare` for tests (synchronous,

@@ -3,7 +3,7 @@
  * physical memory (ELF32 PT_LOAD segments by physical address, or the a.out-kludge address fields when
  * header flag bit 16 is set), and writing the multiboot information structure the kernel finds in EBX.
  *
- * Everything here is the Launcher's side of "Two ways to boot" (shared/docs/DESIGN.md). Bad input is a
+ * Everything here is the Launcher's side of "Two ways to boot" (docs/design.md). Bad input is a
  * UserError with one line that says what is wrong with the file; nothing is written to memory before the
  * whole image has been checked.
  */

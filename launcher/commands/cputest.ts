@@ -1,4 +1,4 @@
-/** `lguest-ts cpu-test FILE...`: run CPU test vectors (shared/docs/cpu-test-format.md). */
+/** `lguest-ts cpu-test FILE...`: run CPU test vectors (docs/cpu-test-format.md). */
 import type { Argv } from 'yargs';
 import { VectorRunner, loadVectorFile, type VectorResult } from '../../emulator/cputest.ts';
 import { disassembleOne } from '../../emulator/disasm.ts';
