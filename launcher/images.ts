@@ -30,6 +30,10 @@ const IMAGES: ImageInfo[] = [
   { name: 'paging', kind: 'lguest', description: 'shadow paging stress: copy-on-write, 10 address spaces, large mappings, kernel-mapping changes, A/D bits' },
   { name: 'smp', kind: 'lguest', description: 'an SMP guest (run with --cpus N): VCPU_START, IPIs, atomic instructions and TLB shootdown across vCPUs; bad acts (smp=CASE) killed' },
   { name: 'smp-stress', kind: 'lguest', description: 'shadow paging from every vCPU at once (run with --cpus N, seed=S rounds=M): remaps, address spaces, shared pages, self-checked' },
+  { name: 'bench-switch', kind: 'lguest', description: 'address-space switches between 8 ring-3 tasks (command line switches=N), what npm run bench times' },
+  { name: 'bench-fault', kind: 'lguest', description: 'page faults the Host fixes (command line faults=N), what npm run bench times' },
+  { name: 'bench-hcall', kind: 'lguest', description: 'synchronous hypercalls (command line calls=N), what npm run bench times' },
+  { name: 'fuzz', kind: 'lguest', description: 'random acts for the Host to survive (seed=N mode=hcall|paging|mix|code|user): every run powers off or is killed with a reason' },
 ];
 
 export function listImages(): ImageInfo[] {
