@@ -25,10 +25,7 @@ import {
   BOOT_GDT_LIMIT, BOOT_LAYOUT, MULTIBOOT_BOOTLOADER_MAGIC, checkFits, loadSegments, parseMultiboot, writeBootInfo,
 } from './multiboot.ts';
 
-/** Process exit statuses of bare mode besides isa-debug-exit's (v << 1) | 1, which is always odd. */
-export const EXIT_GUEST_STOPPED = 4; // HLT with nothing to wake it, triple fault, unsupported feature
-export const EXIT_TIMEOUT = 124; // --timeout ran out (as timeout(1) reports it)
-export const EXIT_KILLED_BY_DEBUGGER = 6; // gdb's kill (--gdb)
+import { EXIT_GUEST_STOPPED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT } from './exit-status.ts';
 
 /** How a bare run ended. */
 export type BareEnd = 'device-exit' | 'halt' | 'triple-fault' | 'unsupported' | 'budget' | 'timeout';
