@@ -3,12 +3,9 @@
  * Switcher, shadow paging), in 2-level and PAE paging: its own checks pass and it powers off; every
  * misbehave case is killed with its own reason; a restart request reboots the guest.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { bootLguest, VcpuWorkers } from '../../launcher/lguest.ts';
-import { bootGuest } from '../tools/boot.ts';
-import { IMAGE_DIR } from '../../launcher/images.ts';
+import { VcpuWorkers } from '../../launcher/lguest.ts';
+import { bootGuest, guestImage } from '../tools/boot.ts';
 import { prepareGuest } from '../../launcher/lguest-layout.ts';
 import { BOOT_PARAMS, LOADER_TYPE_UNDEFINED } from '../../switcher/layout.ts';
 
@@ -95,7 +92,7 @@ test('--timeout stops a running guest cleanly', async () => {
 
 test('an initrd lands page-aligned at the top of RAM and boot_params says where; the guest still boots', async () => {
   const initrd = Buffer.alloc(10_000, 0xa5);
-  const image = readFileSync(join(IMAGE_DIR, 'hello.elf'));
+  const image = guestImage('hello');
   const g = prepareGuest({ image, imageName: 'hello', memMiB: 8, pae: false, cmdline: '', initrd, initrdName: 'rd' });
   const bp = g.layout.memBase;
   const at = 8 * 1024 * 1024 - 12_288;
@@ -114,10 +111,7 @@ test('a vCPU worker that dies ends the boot with an error instead of a hang', as
     const threads = (own.pool as unknown as { workers: Array<{ terminate(): Promise<number> }> }).workers;
     let killed = false;
     // the worker is killed as soon as the guest has said something (it is then well inside its run)
-    const run = bootLguest({
-      image: readFileSync(join(IMAGE_DIR, 'usermode.elf')), imageName: 'usermode', memMiB: MEM_MIB, cpus: 1, pae: false,
-      cmdline: '', timeoutSec: 60, onConsole: () => { if (!killed) { killed = true; void threads[0].terminate(); } },
-    }, own);
+    const run = bootGuest('usermode', { onConsole: () => { if (!killed) { killed = true; void threads[0].terminate(); } } }, own);
     await expect(run).rejects.toThrow(/worker died/);
   } finally {
     await own.destroy();

@@ -8,7 +8,7 @@ import { IMAGE_DIR } from '../../launcher/images.ts';
 export interface GuestRun { out: string; r: LguestResult }
 
 /** What a test may set; the rest has a default (1 vCPU, 2-level paging, no command line). */
-export type BootOptions = Partial<Omit<LguestBootOptions, 'image' | 'imageName' | 'onConsole' | 'memMiB' | 'timeoutSec'>>;
+export type BootOptions = Partial<Omit<LguestBootOptions, 'image' | 'imageName' | 'memMiB' | 'timeoutSec'>>;
 
 /** The memory a test guest gets unless it asks for more or less (MiB). */
 export const TEST_MEM_MIB = 16;
@@ -22,18 +22,19 @@ export function guestImage(name: string, pae = false): Buffer {
 
 /**
  * Boot guest `name` from guest-images/build on `workers` (or workers of its own), collecting everything
- * it writes to the console. `memMiB` and `timeoutSec` default to TEST_MEM_MIB and TEST_TIMEOUT_SEC.
+ * it writes to the console (an `onConsole` of the caller's sees the bytes too). `memMiB` and `timeoutSec`
+ * default to TEST_MEM_MIB and TEST_TIMEOUT_SEC.
  */
 export async function bootGuest(
   name: string, o: BootOptions & { memMiB?: number; timeoutSec?: number; image?: Uint8Array } = {}, workers?: VcpuWorkers,
 ): Promise<GuestRun> {
   const chunks: Buffer[] = [];
-  const { image, memMiB, timeoutSec, ...rest } = o;
+  const { image, memMiB, timeoutSec, onConsole, ...rest } = o;
   const r = await bootLguest({
     cpus: 1, pae: false, cmdline: '', ...rest,
     image: image ?? guestImage(name, o.pae), imageName: name,
     memMiB: memMiB ?? TEST_MEM_MIB, timeoutSec: timeoutSec ?? TEST_TIMEOUT_SEC,
-    onConsole: (b) => chunks.push(Buffer.from(b)),
+    onConsole: (b) => { chunks.push(Buffer.from(b)); onConsole?.(b); },
   }, workers);
   return { out: Buffer.concat(chunks).toString('latin1'), r };
 }
