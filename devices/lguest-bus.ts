@@ -44,7 +44,7 @@ export class LguestBus {
     this.pages = l.pages;
   }
 
-  /** Write the descriptor page (every record, then the terminator) and zero the rings. */
+  /** [D:100] Write the descriptor page (every record, then the terminator) and zero the rings. */
   writeDescriptorPage(): void {
     const hpa = this.memBase + this.descGpa;
     this.mem.fill(hpa, this.pages * PAGE_SIZE, 0);
@@ -84,7 +84,7 @@ export class LguestDevices {
     if (this.rng) this.all.push(this.rng);
   }
 
-  /** A NOTIFY inside the device pages: true when a device took it (a status change or a kick). */
+  /** [D:110] A NOTIFY inside the device pages: true when a device took it (a status change or a kick). */
   notify(gpa: number): boolean {
     return this.all.some((d) => d.notify(gpa));
   }

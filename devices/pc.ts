@@ -1,5 +1,5 @@
 /**
- * The bare-mode PC test devices (shared/docs/DESIGN.md, "Two ways to boot"): the whole device model a
+ * The bare-mode PC test devices (docs/design.md, "Two ways to boot"): the whole device model a
  * Multiboot kernel sees with `run --bare`.
  *
  * - port 0xE9: QEMU's isa-debugcon (Bochs' "port E9 hack"): a byte written appears on the console; a

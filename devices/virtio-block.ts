@@ -96,7 +96,7 @@ export class VirtioBlock extends VirtioDevice {
     this.vqs[0].service((segs, head) => this.request(segs, head));
   }
 
-  /** One request: returns the bytes written into the guest's buffers. */
+  /** [D:400] A block request: returns the bytes written into the guest's buffers. */
   private request(segs: Seg[], head: number): number {
     const h = this.host;
     const outs = segs.filter((s) => !s.write), ins = segs.filter((s) => s.write);

@@ -24,8 +24,6 @@ export { RING_PAGES as CONSOLE_RING_PAGES } from './virtio-device.ts';
 export const VIRTIO_ID_CONSOLE = 3;
 /** Entries per console virtqueue. */
 export const CONSOLE_VQ_NUM = VQ_NUM;
-/** IRQ of each console queue (0 is the timer): input 1, output 2. */
-export const CONSOLE_IRQS = [1, 2] as const;
 export const CONSOLE_INPUT_VQ = 0;
 export const CONSOLE_OUTPUT_VQ = 1;
 

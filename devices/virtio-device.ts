@@ -112,7 +112,7 @@ export abstract class VirtioDevice {
     return ((this.host.read8(this.acceptedGpa + (bit >> 3)) >> (bit & 7)) & 1) === 1;
   }
 
-  /** A NOTIFY at `gpa`: true when it was this device's. */
+  /** [D:200] A NOTIFY at `gpa`: true when it was this device's (a status change, or a kick of a queue). */
   notify(gpa: number): boolean {
     if (gpa === this.descGpa) {
       if (this.status === 0) this.reset();

@@ -73,7 +73,7 @@ export class Virtqueue {
   }
 
   /**
-   * Consume available chains (while `more()`), hand each to `handle`, which returns how many bytes it
+   * [D:300] Consume available chains (while `more()`), hand each to `handle`, which returns how many bytes it
    * wrote into the chain's writable buffers; return each on the used ring, then raise the queue's IRQ once
    * unless the guest set VRING_AVAIL_F_NO_INTERRUPT. A DeviceError from the walk or from `handle` kills
    * the guest; the chains used before it stay used. Returns the number of chains used.
@@ -114,7 +114,7 @@ export class Virtqueue {
     return used;
   }
 
-  /** Follow the chain at `head`: every index in range, at most num links, buffers inside guest memory,
+  /** [D:310] Follow the chain at `head`: every index in range, at most num links, buffers inside guest memory,
    *  readable descriptors before writable ones, no indirect descriptors (never negotiated). */
   chain(head: number): Seg[] {
     const h = this.host, num = this.cfg.num;

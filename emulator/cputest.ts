@@ -1,5 +1,5 @@
 /**
- * The CPU test-vector runner (shared/docs/cpu-test-format.md): each vector runs on a CPU in a flat 32-bit
+ * The CPU test-vector runner (docs/cpu-test-format.md): each vector runs on a CPU in a flat 32-bit
  * user environment (CPL 3, IOPL 0, flat segments) whose memory holds exactly the vector's bytes, and the
  * final registers, masked flags, memory and exception are compared with what real hardware produced.
  *

@@ -3,7 +3,7 @@
  * becomes one JavaScript function whose body is its instructions, written out with their decoded
  * operands as constants; V8 then optimises it like any other code. Instructions without a template are
  * compiled as a call of their handler, so every instruction works; the templates are the hot ops of the
- * interpreter, and each does exactly what that op's handler does (test/unit/jit.test.ts runs every
+ * interpreter, and each does exactly what that op's handler does (test/vectors/vectors.test.ts runs every
  * hardware vector through compiled code).
  *
  * Contract with the run loop (cpu.ts): a compiled block is called with the CPU and returns how many of

@@ -2,7 +2,7 @@
  * Bare mode (`lguest-ts run --bare`): no Host. A Multiboot v1 kernel is loaded the way QEMU's `-kernel`
  * loads it and runs on the machine alone, with the PC test devices of devices/pc.ts. This is how the
  * system-architecture test kernels run (test/machine/) and how toy kernels written for QEMU run here
- * unchanged. See shared/docs/DESIGN.md, "Two ways to boot", and launcher/README.md for the conventions.
+ * unchanged. See docs/design.md, "Two ways to boot", and launcher/README.md for the conventions.
  *
  * Two entry points share one BareMachine: `runBare` for the CLI (console to stdout as it comes, a
  * timeout, a message on stderr when the guest ends badly) and `bootBare` for tests (synchronous,
@@ -25,10 +25,7 @@ import {
   BOOT_GDT_LIMIT, BOOT_LAYOUT, MULTIBOOT_BOOTLOADER_MAGIC, checkFits, loadSegments, parseMultiboot, writeBootInfo,
 } from './multiboot.ts';
 
-/** Process exit statuses of bare mode besides isa-debug-exit's (v << 1) | 1, which is always odd. */
-export const EXIT_GUEST_STOPPED = 4; // HLT with nothing to wake it, triple fault, unsupported feature
-export const EXIT_TIMEOUT = 124; // --timeout ran out (as timeout(1) reports it)
-export const EXIT_KILLED_BY_DEBUGGER = 6; // gdb's kill (--gdb)
+import { EXIT_GUEST_STOPPED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT } from './exit-status.ts';
 
 /** How a bare run ended. */
 export type BareEnd = 'device-exit' | 'halt' | 'triple-fault' | 'unsupported' | 'budget' | 'timeout';
@@ -60,7 +57,7 @@ const SLICE = 1 << 20;
  *  packets and Ctrl-C are served within a few milliseconds even at the stepping path's speed. */
 const DEBUG_SLICE = 1 << 16;
 
-/*L:410 The bare machine: memory, one CPU, the PC devices, and the kernel loaded into it. */
+/** [L:410] The bare machine: memory, one CPU, the PC devices, and the kernel loaded into it. */
 export class BareMachine {
   readonly mem: PhysicalMemory;
   readonly cpu: CPU;
@@ -82,7 +79,7 @@ export class BareMachine {
     });
     this.cpu.io = this.devices;
 
-    /*L:420 The CPU as QEMU's -kernel leaves it (Multiboot spec 3.2): protected mode with paging off, CPL
+    /** [L:420] The CPU as QEMU's -kernel leaves it (Multiboot spec 3.2): protected mode with paging off, CPL
      * 0, CS and the data segments flat 4 GiB through a real GDT in low memory (the kernel may reload
      * them before it sets up its own), interrupts off, EAX = the boot magic, EBX = the info. The IDTR
      * keeps its reset value (the real-mode table at 0), and so do LDTR and TR (null). */
@@ -118,7 +115,7 @@ export class BareMachine {
       case ExitReason.DeviceStop:
         return { end: 'device-exit', message: '' };
       case ExitReason.Hlt:
-        /*L:430 Bare mode has no interrupt sources, so a HLT ends the run either way: with IF clear it is
+        /** [L:430] Bare mode has no interrupt sources, so a HLT ends the run either way: with IF clear it is
          * how a kernel stops for good; with IF set nothing would ever wake it. */
         return {
           end: 'halt',

@@ -4,6 +4,7 @@
  * else is a bug and says so.
  */
 import yargs, { type Argv } from 'yargs';
+import { EXIT_INTERNAL } from './exit-status.ts';
 import { UserError } from './errors.ts';
 import { cpuTestCommand } from './commands/cputest.ts';
 import { runCommand } from './commands/run.ts';
@@ -29,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
       // validation failures (bad options, unknown commands) come with a message; errors thrown by a
       // command's handler come without one and keep their own type
       if (err && !msg) throw err;
-      throw new UserError((msg || err.message).replace(/\s*\n\s*/g, ' '), 2);
+      throw new UserError((msg || err.message).replace(/\s*\n\s*/g, ' '));
     })
     .exitProcess(false);
   for (const cmd of [runCommand, imagesCommand, cpuTestCommand]) cmd(cli);
@@ -43,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const err = e as Error;
     process.stderr.write(`lguest-ts: internal error: ${err.message}\n${process.env.LGUEST_TS_DEBUG ? err.stack + '\n' : ''}`);
-    return 70;
+    return EXIT_INTERNAL;
   }
   return status;
 }

@@ -32,6 +32,10 @@ const IMAGES: ImageInfo[] = [
   { name: 'smp-stress', kind: 'lguest', description: 'shadow paging from every vCPU at once (run with --cpus N, seed=S rounds=M): remaps, address spaces, shared pages, self-checked' },
   { name: 'pvclock', kind: 'lguest', description: 'a paravirtual clock from a plug-in (run with --plugin examples/plugins/host-clock.mjs): 64-bit HOST_TIME_NS, plug-in ticks' },
   { name: 'pagehash', kind: 'lguest', description: 'a plug-in hashes guest pages by virtual address (run with --plugin examples/plugins/page-hash.ts; case=unmapped is killed)' },
+  { name: 'bench-switch', kind: 'lguest', description: 'address-space switches between 8 ring-3 tasks (command line switches=N), what npm run bench times' },
+  { name: 'bench-fault', kind: 'lguest', description: 'page faults the Host fixes (command line faults=N), what npm run bench times' },
+  { name: 'bench-hcall', kind: 'lguest', description: 'synchronous hypercalls (command line calls=N), what npm run bench times' },
+  { name: 'fuzz', kind: 'lguest', description: 'random acts for the Host to survive (seed=N mode=hcall|paging|mix|code|user): every run powers off or is killed with a reason' },
 ];
 
 export function listImages(): ImageInfo[] {

@@ -1,6 +1,6 @@
 /**
  * The Launcher's half of starting an lguest guest: the machine's physical memory layout (abi 3.1, 3.2;
- * DESIGN.md "Memory"), loading the kernel, the initrd and boot_params (abi 3.3, 3.4). The Host's half
+ * docs/design.md "Memory"), loading the kernel, the initrd and boot_params (abi 3.3, 3.4). The Host's half
  * (boot page tables, registers) is switcher/host.ts.
  *
  *   host-physical 0 .. memBase          the Host pool: Switcher pages, shadow page tables

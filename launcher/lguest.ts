@@ -24,19 +24,14 @@ import type { HostEventKind } from '../switcher/events.ts';
 import { PluginError, PluginSet } from '../switcher/plugins.ts';
 import { parseTraceEvents } from './trace.ts';
 import { GdbServer } from './gdb-server.ts';
+import { EXIT_INTERRUPTED, EXIT_KILLED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT } from './exit-status.ts';
 import { SIGALRM, SIGINT as SIGINT_NUMBER, SIGKILL, type DebugEvent } from '../emulator/debug-target.ts';
 
 const WORKER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'vcpu-worker.mjs');
 
 /** A guest may ask to restart this many times in one run; the next request ends the run. */
 export const MAX_RESTARTS = 8;
-export const EXIT_KILLED = 1;
-export const EXIT_TIMEOUT = 124; // as timeout(1) and bare mode report it
-export const EXIT_INTERNAL = 70;
-/** Ctrl-C (SIGINT) stopped the guest: 128 + SIGINT, as a shell reports it. */
-export const EXIT_INTERRUPTED = 130;
 const INTERRUPTED = 'interrupted (SIGINT): stopped the guest';
-export const EXIT_KILLED_BY_DEBUGGER = 6; // gdb's kill (--gdb), as in bare mode
 
 export interface LguestBootOptions {
   /** Aborted: stop every vCPU now, as --timeout would (the CLI's Ctrl-C); the fate says 'interrupted'. */

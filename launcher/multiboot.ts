@@ -3,14 +3,14 @@
  * physical memory (ELF32 PT_LOAD segments by physical address, or the a.out-kludge address fields when
  * header flag bit 16 is set), and writing the multiboot information structure the kernel finds in EBX.
  *
- * Everything here is the Launcher's side of "Two ways to boot" (shared/docs/DESIGN.md). Bad input is a
+ * Everything here is the Launcher's side of "Two ways to boot" (docs/design.md). Bad input is a
  * UserError with one line that says what is wrong with the file; nothing is written to memory before the
  * whole image has been checked.
  */
 import type { PhysicalMemory } from '../mmu/memory.ts';
 import { UserError } from './errors.ts';
 
-/*L:400 A Multiboot kernel announces itself with a 12-byte header (magic, flags, checksum) somewhere in
+/** [L:400] A Multiboot kernel announces itself with a 12-byte header (magic, flags, checksum) somewhere in
  * the first 8 KiB of the file, 4-byte aligned. The three words sum to zero. */
 export const MULTIBOOT_HEADER_MAGIC = 0x1badb002;
 export const MULTIBOOT_BOOTLOADER_MAGIC = 0x2badb002;
@@ -104,7 +104,7 @@ export function parseMultiboot(file: Uint8Array, what: string): MultibootImage {
   const unknown = flags & 0xffff & ~HF_UNDERSTOOD;
   if (unknown !== 0) throw new UserError(`${what}: its Multiboot header requires features this loader does not have (flags ${hex(unknown)})`);
 
-  /*L:402 Header flag bit 16 says the header also carries the a.out-kludge address fields; a loader uses
+  /** [L:402] Header flag bit 16 says the header also carries the a.out-kludge address fields; a loader uses
    * them instead of the ELF program headers (QEMU and GRUB do). */
   if ((flags & HF_AOUT_KLUDGE) !== 0) return parseAoutKludge(file, headerOffset, flags, what);
   if (!isElf) throw new UserError(`${what} is not an ELF file and its Multiboot header has no a.out-kludge address fields (flag bit 16)`);
@@ -179,7 +179,7 @@ export function loadSegments(mem: PhysicalMemory, file: Uint8Array, img: Multibo
   }
 }
 
-/*L:404 What QEMU's -kernel reports as memory, which we copy so that kernels written against QEMU print
+/** [L:404] What QEMU's -kernel reports as memory, which we copy so that kernels written against QEMU print
  * the same: SeaBIOS's e820 map gives 639 KiB below 1 MiB (the last KiB is its extended BIOS data area)
  * and keeps the top 128 KiB of RAM for itself, so mem_upper = RAM - 1 MiB - 128 KiB. Both are
  * conservative, which the Multiboot spec allows (they are "the amount of memory", not a promise that

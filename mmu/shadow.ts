@@ -4,7 +4,7 @@
  * The guest keeps page tables in its own memory, but the CPU never walks them: it walks the shadows built
  * here, in pages from the Host pool, which translate guest virtual addresses straight to host-physical
  * frames (hpa = memBase + gpa). Shadows are filled lazily, on the guest's page faults, and every guest
- * entry is checked before it is trusted. The tour comments (S:nnn) follow the seed's seven parts.
+ * entry is checked before it is trusted. The tour comments (H:3nn) follow the seed's seven parts.
  *
  * Differences from the seed, all deliberate (mmu/README.md has the numbers):
  * - eviction among the 4 cached top levels is least-recently-used, avoiding slots other vCPUs run on
@@ -402,7 +402,7 @@ export class Shadow implements ShadowPageTables {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  /*S:330 (i) demandPage: the guest faulted. Shadows are filled lazily, so most faults are ours: find the
+  /** [H:300] (i) demandPage: the guest faulted. Shadows are filled lazily, so most faults are ours: find the
    * guest's entry, check it at every level, and copy it into the shadow. Only when the guest's own tables
    * forbid the access does the guest see the fault. */
   demandPage(vcpu: ShadowVcpu, vaddr: number, errcode: number): boolean {
@@ -537,7 +537,7 @@ export class Shadow implements ShadowPageTables {
     return true;
   }
 
-  /*S:335 Pre-faulting (the seed's M:014 wish): a fault is expensive, and neighbouring pages are likely to
+  /** [H:305] Pre-faulting (the seed's M:014 wish): a fault is expensive, and neighbouring pages are likely to
    * be touched next. Fill the aligned block around the fault with the guest PTEs that are already marked
    * accessed (so no A bit is set on the guest's behalf) and valid; anything doubtful is left to a fault. */
   private prefaultAround(sptPage: number, k: number, gptPage: number, vaddr: number): void {
@@ -556,7 +556,7 @@ export class Shadow implements ShadowPageTables {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  /*S:360 (ii) The guest kernel stack must always be mapped and writable: a direct trap that faults while
+  /** [H:310] (ii) The guest kernel stack must always be mapped and writable: a direct trap that faults while
    * the CPU pushes its frame would be a double fault. Check the shadow quickly; demand-page it if not. */
   pinStackPages(vcpu: ShadowVcpu): void {
     for (let n = 0; n < vcpu.stackPages; n++) this.pinPage(vcpu, (vcpu.esp1 - 1 - n * PAGE_SIZE) >>> 0);
@@ -592,7 +592,7 @@ export class Shadow implements ShadowPageTables {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  /*S:400 (iii) The guest tells us it changed an entry. Kernel mappings (at or above kernel_address) are
+  /** [H:320] (iii) The guest tells us it changed an entry. Kernel mappings (at or above kernel_address) are
    * the same in every guest top level, so they change in every shadow; a user mapping only in the shadow
    * of the top level named. A new PTE the guest already marked accessed goes straight in (read-only until
    * dirty); otherwise the old shadow entry just goes and the next access faults it in. */
@@ -640,7 +640,7 @@ export class Shadow implements ShadowPageTables {
     this.host.invalidate(vaddr);
   }
 
-  /*S:410 SET_PGD: a top-level entry of `gpgdir` changed; if we shadow that top level, drop the entry and
+  /** [H:325] SET_PGD: a top-level entry of `gpgdir` changed; if we shadow that top level, drop the entry and
    * everything under it. The Switcher's slot (and on PAE the PGD holding it) is never the guest's. */
   setPgd(gpgdir: number, index: number): void {
     this.bump('setPgd');
@@ -657,7 +657,7 @@ export class Shadow implements ShadowPageTables {
     }
   }
 
-  /*S:415 SET_PMD (PAE): entry `index` of the guest PMD page at `pmdGpa` changed. The seed threw every
+  /** [H:327] SET_PMD (PAE): entry `index` of the guest PMD page at `pmdGpa` changed. The seed threw every
    * shadow away; we know which shadow PMD pages mirror which guest PMD page, so only that entry goes, in
    * each of them (a kernel PMD page is mirrored by every shadow). */
   setPmd(vcpu: ShadowVcpu, pmdGpa: number, index: number): void {
@@ -702,7 +702,7 @@ export class Shadow implements ShadowPageTables {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  /*S:430 (iv) NEW_PGTABLE: the guest switched top level (nearly every context switch). Reuse its shadow if
+  /** [H:330] (iv) NEW_PGTABLE: the guest switched top level (nearly every context switch). Reuse its shadow if
    * we have one; otherwise take a slot: a never-used one, else the least recently used that no other vCPU
    * runs on (the seed picked at random). A reused slot keeps its kernel part, identical in every guest top
    * level, which is what makes a context switch cheap. */
@@ -814,7 +814,7 @@ export class Shadow implements ShadowPageTables {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  /*S:440 (v) Flushing. FLUSH_TLB 0 drops the user part (below kernel_address) of the current shadow. */
+  /** [H:340] (v) Flushing. FLUSH_TLB 0 drops the user part (below kernel_address) of the current shadow. */
   flushUser(vcpu: ShadowVcpu): void {
     this.bump('flushUser');
     const s = this.slotOf(vcpu);
@@ -865,7 +865,7 @@ export class Shadow implements ShadowPageTables {
     return changed;
   }
 
-  /*S:450 FLUSH_TLB 1: kernel mappings changed, and the guest does not say which. The seed threw every
+  /** [H:345] FLUSH_TLB 1: kernel mappings changed, and the guest does not say which. The seed threw every
    * shadow away and let everything fault back in ("trapped in amber", its M:009). We instead look at each
    * shadow entry we hold and keep it only if the guest's tables would still give exactly that entry:
    * the same work as releasing them, and none of the faults afterwards. Then the stack is pinned again. */
@@ -975,7 +975,7 @@ export class Shadow implements ShadowPageTables {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  /*S:480 (vi) Before the guest runs: hook this vCPU's Switcher PTE page into the current shadow, at top
+  /** [H:350] (vi) Before the guest runs: hook this vCPU's Switcher PTE page into the current shadow, at top
    * level 1023 (PAE: PMD 511 of the PMD page at PGD 3), supervisor-only. Returns the CR3 to load. If
    * shadow entries went since this vCPU's stack was last pinned, pin it first (which may kill). */
   mapSwitcher(vcpu: ShadowVcpu, switcherPtePage: number): number {
@@ -994,7 +994,7 @@ export class Shadow implements ShadowPageTables {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  /*S:500 (vii) The boot page tables: the guest starts with paging on, so the Host lays out tables that map
+  /** [H:360] (vii) The boot page tables: the guest starts with paging on, so the Host lays out tables that map
    * all of RAM twice, at 0 (identity) and at PAGE_OFFSET (linear), just below the initrd: the top level,
    * below it one PTE page per 4 MiB (PAE: 2 MiB), and on PAE one PMD page below those. */
   initGuestPagetable(memBytes: number, initrdBytes: number): number {
@@ -1065,7 +1065,7 @@ export class Shadow implements ShadowPageTables {
     return s >= 0 && s < this.cacheSize && this.slotTop(s) !== NO_PAGE ? this.slotGpgdir(s) : 0;
   }
 
-  /*S:600 guestPa: a guest virtual address to guest-physical through the guest's own tables (for emulating
+  /** [H:370] guestPa: a guest virtual address to guest-physical through the guest's own tables (for emulating
    * an instruction at EIP or pushing onto the guest stack). Each level is checked before the next is read,
    * and a hole kills the guest (abi 6.7 items 2-3). */
   guestPa(vcpu: ShadowVcpu, vaddr: number): number {
@@ -1094,7 +1094,7 @@ export class Shadow implements ShadowPageTables {
     return ((this.rLo & ~FLAGS_MASK) >>> 0) + (vaddr & FLAGS_MASK);
   }
 
-  /*S:470 Teardown: every shadow entry released (every frame reference put back), every page freed. */
+  /** [H:390] Teardown: every shadow entry released (every frame reference put back), every page freed. */
   releaseAll(): void {
     let any = false;
     for (let s = 0; s < this.cacheSize; s++) {

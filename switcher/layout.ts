@@ -1,6 +1,6 @@
 /**
- * Every layout and number the Host shares with lguest guests, declared once (shared/docs/lguest-abi.md,
- * seed / v3x variant). guest-images/lguest/include/lguest_abi.h is the guest's copy; test/guests/layout
+ * Every layout and number the Host shares with lguest guests, declared once (docs/abi.md,
+ * seed / v3x variant; "abi N.N" in comments is its section N.N). guest-images/lguest/include/lguest_abi.h is the guest's copy; test/guests/layout
  * .test.ts proves the two agree through guest-images/lguest/layout.json. Use these names, never the
  * numbers.
  */

@@ -182,7 +182,7 @@ export class PluginSet {
   /** The name a plug-in gave hypercall `nr` (for statistics and traces). */
   nameOf(nr: number): string | undefined { return this.handlers.get(nr)?.name; }
 
-  /** [H:535] A hypercall of the experiment range: the plug-in's handler runs with a checked view of the
+  /** [H:536] A hypercall of the experiment range: the plug-in's handler runs with a checked view of the
    *  vCPU; its result goes to EAX (or EDX:EAX). Returns what the guest got (for the trace), or undefined. */
   call(c: LgCpu, nr: number, args: [number, number, number, number], sync: boolean): number | string | undefined {
     const r = this.handlers.get(nr)!;

@@ -1,6 +1,6 @@
 /* bare.h: the freestanding runtime for bare Multiboot v1 kernels (lguest-ts `run --bare`, QEMU -kernel).
  *
- * What the loader gives us (Multiboot v1, section 3.2 of the spec, and DESIGN.md "Two ways to boot"):
+ * What the loader gives us (Multiboot v1, section 3.2 of the spec, and docs/design.md "Two ways to boot"):
  * 32-bit protected mode, flat 4 GiB code and data segments, paging off, interrupts off, CPL 0,
  * EAX = 0x2BADB002 and EBX = the physical address of the multiboot info. The GDTR and IDTR may be
  * anything, so the runtime never reloads a segment register and never enables interrupts. There is no FPU

@@ -1,8 +1,9 @@
-/** `lguest-ts cpu-test FILE...`: run CPU test vectors (shared/docs/cpu-test-format.md). */
+/** `lguest-ts cpu-test FILE...`: run CPU test vectors (docs/cpu-test-format.md). */
 import type { Argv } from 'yargs';
 import { VectorRunner, loadVectorFile, type VectorResult } from '../../emulator/cputest.ts';
 import { disassembleOne } from '../../emulator/disasm.ts';
 import { UserError } from '../errors.ts';
+import { EXIT_OK, EXIT_VECTORS_FAILED } from '../exit-status.ts';
 
 export function cpuTestCommand(y: Argv): Argv {
   return y.command(
@@ -50,7 +51,7 @@ export function cpuTestCommand(y: Argv): Argv {
         }
         process.stdout.write(`${passed} passed, ${failed} failed\n`);
       }
-      args.exitStatus = failed === 0 ? 0 : 1;
+      args.exitStatus = failed === 0 ? EXIT_OK : EXIT_VECTORS_FAILED;
     },
   );
 }

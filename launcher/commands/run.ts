@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { existsSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { resolveImage } from '../images.ts';
+import { MAX_VCPUS } from '../../switcher/smp.ts';
 
 /** Everything `run` was asked to do, validated. */
 export interface RunOptions {
@@ -44,7 +45,7 @@ export function runCommand(y: Argv): Argv {
       .positional('image', { type: 'string', describe: 'bundled image name or path' })
       .option('bare', { type: 'boolean', default: false, describe: 'boot a Multiboot v1 kernel on the bare machine (no Host)' })
       .option('mem', { type: 'number', default: 64, describe: 'guest memory in MiB' })
-      .option('cpus', { type: 'number', default: 1, describe: 'number of vCPUs, 1 to 8 (lguest mode; the SMP extension: switcher/README.md)' })
+      .option('cpus', { type: 'number', default: 1, describe: `number of vCPUs, 1 to ${MAX_VCPUS} (lguest mode; the SMP extension: switcher/README.md)` })
       .option('cmdline', { type: 'string', default: '', describe: 'kernel command line' })
       .option('initrd', { type: 'string', describe: 'initial ramdisk file (lguest mode)' })
       .option('block', { type: 'string', describe: 'lguest mode: a virtio block device backed by FILE (read and written in place; capacity = its size in 512-byte sectors)' })
@@ -62,7 +63,7 @@ export function runCommand(y: Argv): Argv {
         const mem = args.mem as number;
         if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
         const cpus = args.cpus as number;
-        if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) return `--cpus must be an integer from 1 to 8, not ${args.cpus}`;
+        if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_VCPUS) return `--cpus must be an integer from 1 to ${MAX_VCPUS}, not ${args.cpus}`;
         const t = args.timeout as number | undefined;
         if (t !== undefined && (!Number.isFinite(t) || t <= 0)) return `--timeout must be a positive number of seconds, not ${t}`;
         const gdb = args.gdb as number | undefined;

@@ -6,7 +6,7 @@
 // Each group's templates (templates.ts) build cases from a PRNG seeded by --seed and the group name; the
 // cases go through the native oracle (harness.c, built with `make -C test/gen`) and come back as the
 // final state the CPU produced; that state is written in the cpu-test format
-// (shared/docs/cpu-test-format.md), one file per group, one vector per line.
+// (docs/cpu-test-format.md), one file per group, one vector per line.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';

@@ -7,21 +7,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
-import { IMAGE_DIR } from '../../launcher/images.ts';
+import { VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
+import { bootGuest } from '../tools/boot.ts';
 
-const MEM_MIB = 16;
 const workers = new VcpuWorkers(2);
 afterAll(() => workers.destroy());
 
-async function boot(name: string, pae: boolean, cmdline: string, cpus = 1, pool = workers): Promise<{ out: string; r: LguestResult }> {
-  const chunks: Buffer[] = [];
-  const r = await bootLguest({
-    image: readFileSync(join(IMAGE_DIR, `${name}${pae ? '-pae' : ''}.elf`)), imageName: name,
-    memMiB: MEM_MIB, cpus, pae, cmdline, onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 120,
-  }, pool);
-  return { out: Buffer.concat(chunks).toString('latin1'), r };
-}
+const boot = (name: string, pae: boolean, cmdline: string, cpus = 1, pool = workers) =>
+  bootGuest(name, { pae, cmdline, cpus, timeoutSec: 120 }, pool);
 
 function expectPowerOff(out: string, r: LguestResult): void {
   expect(out).not.toMatch(/FAIL|PANIC/);

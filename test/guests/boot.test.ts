@@ -3,11 +3,9 @@
  * Switcher, shadow paging), in 2-level and PAE paging: its own checks pass and it powers off; every
  * misbehave case is killed with its own reason; a restart request reboots the guest.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
-import { IMAGE_DIR } from '../../launcher/images.ts';
+import { VcpuWorkers } from '../../launcher/lguest.ts';
+import { bootGuest, guestImage } from '../tools/boot.ts';
 import { prepareGuest } from '../../launcher/lguest-layout.ts';
 import { BOOT_PARAMS, LOADER_TYPE_UNDEFINED } from '../../switcher/layout.ts';
 
@@ -19,15 +17,8 @@ const MISBEHAVE_MIB = 8;
 const workers = new VcpuWorkers(2);
 afterAll(() => workers.destroy());
 
-async function boot(name: string, pae: boolean, cmdline = '', extra: { maxRestarts?: number; timeoutSec?: number; memMiB?: number } = {}): Promise<{ out: string; r: LguestResult }> {
-  const chunks: Buffer[] = [];
-  const r = await bootLguest({
-    image: readFileSync(join(IMAGE_DIR, `${name}${pae ? '-pae' : ''}.elf`)), imageName: name,
-    memMiB: extra.memMiB ?? MEM_MIB, cpus: 1, pae, cmdline, onConsole: (b) => chunks.push(Buffer.from(b)),
-    timeoutSec: extra.timeoutSec ?? 60, maxRestarts: extra.maxRestarts,
-  }, workers);
-  return { out: Buffer.concat(chunks).toString('latin1'), r };
-}
+const boot = (name: string, pae: boolean, cmdline = '', extra: { maxRestarts?: number; timeoutSec?: number; memMiB?: number } = {}) =>
+  bootGuest(name, { pae, cmdline, memMiB: MEM_MIB, ...extra }, workers);
 
 describe.concurrent.each([false, true])('bundled guests (pae %s)', (pae) => {
   test.each(['hello', 'traps', 'timer', 'usermode'])('%s checks itself and powers off', async (name) => {
@@ -101,7 +92,7 @@ test('--timeout stops a running guest cleanly', async () => {
 
 test('an initrd lands page-aligned at the top of RAM and boot_params says where; the guest still boots', async () => {
   const initrd = Buffer.alloc(10_000, 0xa5);
-  const image = readFileSync(join(IMAGE_DIR, 'hello.elf'));
+  const image = guestImage('hello');
   const g = prepareGuest({ image, imageName: 'hello', memMiB: 8, pae: false, cmdline: '', initrd, initrdName: 'rd' });
   const bp = g.layout.memBase;
   const at = 8 * 1024 * 1024 - 12_288;
@@ -109,10 +100,8 @@ test('an initrd lands page-aligned at the top of RAM and boot_params says where;
   expect(g.mem.read32(bp + BOOT_PARAMS.ramdisk_size)).toBe(12_288);
   expect(g.mem.read8(bp + BOOT_PARAMS.type_of_loader)).toBe(LOADER_TYPE_UNDEFINED);
   expect(Buffer.from(g.mem.readBytes(bp + at, initrd.length)).equals(initrd)).toBe(true);
-  const chunks: Buffer[] = [];
-  const r = await bootLguest({ image, imageName: 'hello', memMiB: 8, cpus: 1, pae: false, cmdline: '', initrd, initrdName: 'rd',
-    onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 60 }, workers);
-  expect(Buffer.concat(chunks).toString()).toContain('hello: done');
+  const { out, r } = await bootGuest('hello', { image, memMiB: 8, initrd, initrdName: 'rd' }, workers);
+  expect(out).toContain('hello: done');
   expect(r.fate.kind).toBe('poweroff');
 });
 
@@ -122,10 +111,7 @@ test('a vCPU worker that dies ends the boot with an error instead of a hang', as
     const threads = (own.pool as unknown as { workers: Array<{ terminate(): Promise<number> }> }).workers;
     let killed = false;
     // the worker is killed as soon as the guest has said something (it is then well inside its run)
-    const run = bootLguest({
-      image: readFileSync(join(IMAGE_DIR, 'usermode.elf')), imageName: 'usermode', memMiB: MEM_MIB, cpus: 1, pae: false,
-      cmdline: '', timeoutSec: 60, onConsole: () => { if (!killed) { killed = true; void threads[0].terminate(); } },
-    }, own);
+    const run = bootGuest('usermode', { onConsole: () => { if (!killed) { killed = true; void threads[0].terminate(); } } }, own);
     await expect(run).rejects.toThrow(/worker died/);
   } finally {
     await own.destroy();

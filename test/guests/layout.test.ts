@@ -4,6 +4,10 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import * as L from '../../switcher/layout.ts';
+import { MAX_VCPUS } from '../../switcher/smp.ts';
+import * as SC from '../../mmu/shadow-consts.ts';
+import * as C from '../../emulator/constants.ts';
+import { LGUEST_VRING_ALIGN } from '../../devices/virtqueue.ts';
 
 const json = JSON.parse(readFileSync(resolve(__dirname, '../../guest-images/lguest/layout.json'), 'utf8')) as {
   structs: Record<string, { size: number; fields: Record<string, { offset: number; size: number }> }>;
@@ -54,6 +58,25 @@ describe('Host and guest layouts agree', () => {
     for (const k of shared) expect(host[k], k).toBe(json.constants[k]);
     // and every hypercall the guests know, we know
     for (const k of Object.keys(json.constants).filter((n) => n.startsWith('LHCALL_'))) expect(host[k], k).toBeDefined();
+  });
+  test('the numbers the Host declares outside switcher/layout.ts agree with the guests\' too', () => {
+    const k = json.constants;
+    expect(MAX_VCPUS, 'switcher/smp.ts MAX_VCPUS').toBe(k.LGUEST_MAX_VCPUS);
+    expect(LGUEST_VRING_ALIGN, 'devices/virtqueue.ts').toBe(k.LGUEST_VRING_ALIGN);
+    for (const [where, size, shift] of [['mmu/shadow-consts.ts', SC.PAGE_SIZE, SC.PAGE_SHIFT], ['emulator/constants.ts', C.PAGE_SIZE, C.PAGE_SHIFT]] as const) {
+      expect(size, `${where} PAGE_SIZE`).toBe(k.PAGE_SIZE);
+      expect(1 << shift, `${where} PAGE_SHIFT`).toBe(k.PAGE_SIZE);
+    }
+    expect(SC.PAGE_TABLE_FLAGS, 'mmu/shadow-consts.ts PAGE_TABLE_FLAGS').toBe(k._PAGE_TABLE);
+    expect(SC.BOOT_PAGE_OFFSET, 'mmu/shadow-consts.ts BOOT_PAGE_OFFSET').toBe(k.PAGE_OFFSET);
+    expect([C.PTE_P, C.PTE_RW, C.PTE_US, C.PTE_A, C.PTE_D, C.PTE_PS, C.PTE_G], 'emulator/constants.ts PTE_*').toEqual(
+      [k._PAGE_PRESENT, k._PAGE_RW, k._PAGE_USER, k._PAGE_ACCESSED, k._PAGE_DIRTY, k._PAGE_PSE, k._PAGE_GLOBAL]);
+    for (const [pae, g] of [[false, json.paging_2level], [true, json.paging_pae]] as const) {
+      expect(pae ? SC.SWITCHER_ADDR_PAE : SC.SWITCHER_ADDR_2LEVEL, `mmu/shadow-consts.ts switcher address (pae ${pae})`).toBe(g.SWITCHER_ADDR);
+      expect(SC.reserveMem(pae), `mmu/shadow-consts.ts reserveMem(${pae})`).toBe(g.LGUEST_RESERVE_MEM);
+      expect(pae ? SC.ENTRIES_PAE : SC.ENTRIES_2LEVEL).toBe(g.PTRS_PER_PTE);
+      expect(pae ? SC.SWITCHER_PGD_INDEX_PAE : SC.SWITCHER_PGD_INDEX_2LEVEL).toBe(g.SWITCHER_PGD_INDEX);
+    }
   });
   test('paging layouts', () => {
     for (const [host, guest] of [[L.PAGING_2LEVEL, json.paging_2level], [L.PAGING_PAE, json.paging_pae]] as const) {

@@ -6,24 +6,16 @@
  * rewrites that another runs. Each forbidden act
  * ends the whole guest with its reason and the vCPU it happened on.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
-import { IMAGE_DIR } from '../../launcher/images.ts';
+import { VcpuWorkers } from '../../launcher/lguest.ts';
+import { bootGuest } from '../tools/boot.ts';
 
 // Enough threads for the largest guest below; tests run one at a time (this machine has 2 cores).
 const workers = new VcpuWorkers(4);
 afterAll(() => workers.destroy());
 
-async function boot(cpus: number, pae = false, cmdline = '', pool: VcpuWorkers = workers): Promise<{ out: string; r: LguestResult }> {
-  const chunks: Buffer[] = [];
-  const r = await bootLguest({
-    image: readFileSync(join(IMAGE_DIR, `smp${pae ? '-pae' : ''}.elf`)), imageName: 'smp',
-    memMiB: 16, cpus, pae, cmdline, onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 120,
-  }, pool);
-  return { out: Buffer.concat(chunks).toString('latin1'), r };
-}
+const boot = (cpus: number, pae = false, cmdline = '', pool: VcpuWorkers = workers) =>
+  bootGuest('smp', { cpus, pae, cmdline, timeoutSec: 120 }, pool);
 
 /** The guest's output for `cpus` vCPUs (its header comment says the same). */
 function expected(cpus: number, pae: boolean): string {
@@ -76,13 +68,9 @@ describe('the smp guest', () => {
   });
 
   test('a secondary the guest never starts costs nothing and does not hold the guest up', async () => {
-    const chunks: Buffer[] = [];
-    const r = await bootLguest({
-      image: readFileSync(join(IMAGE_DIR, 'hello.elf')), imageName: 'hello', memMiB: 8, cpus: 3, pae: false,
-      cmdline: '', onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 60,
-    }, workers);
+    const { out, r } = await bootGuest('hello', { memMiB: 8, cpus: 3 }, workers);
     expect(r.fate.kind).toBe('poweroff');
-    expect(Buffer.concat(chunks).toString()).toContain('hello: done');
+    expect(out).toContain('hello: done');
     expect(r.stats.vcpus).toEqual([
       expect.objectContaining({ vcpu: 0, started: true }),
       { vcpu: 1, instructions: 0, started: false },

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { plainDeviceHost } from '../tools/device-host.ts';
 import { BIN, cli } from '../tools/cli.ts';
-import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
+import { VcpuWorkers } from '../../launcher/lguest.ts';
+import { bootGuest } from '../tools/boot.ts';
 import { IMAGE_DIR } from '../../launcher/images.ts';
 import { prepareGuest } from '../../launcher/lguest-layout.ts';
 import { LguestDevices, type BusDevices } from '../../devices/lguest-bus.ts';
@@ -50,15 +51,7 @@ function pattern(s: number): Buffer {
   return Buffer.from(line.repeat(Math.ceil(512 / line.length)).slice(0, 512), 'latin1');
 }
 
-async function boot(o: { block?: string; rng?: boolean; pae?: boolean; cmdline?: string }): Promise<{ out: string; r: LguestResult }> {
-  const chunks: Buffer[] = [];
-  const r = await bootLguest({
-    image: readFileSync(join(IMAGE_DIR, `virtblk${o.pae ? '-pae' : ''}.elf`)), imageName: 'virtblk',
-    memMiB: 8, cpus: 1, pae: o.pae ?? false, cmdline: o.cmdline ?? '', block: o.block, rng: o.rng,
-    onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 60,
-  }, workers);
-  return { out: Buffer.concat(chunks).toString('latin1'), r };
-}
+const boot = (o: { block?: string; rng?: boolean; pae?: boolean; cmdline?: string }) => bootGuest('virtblk', { ...o, memMiB: 8 }, workers);
 
 describe.concurrent('virtblk guest', () => {
   test.each([false, true])('reads, writes, barriers, errors past the end, rng (pae %s)', async (pae) => {

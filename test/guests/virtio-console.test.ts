@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { plainDeviceHost } from '../tools/device-host.ts';
-import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
+import { VcpuWorkers } from '../../launcher/lguest.ts';
+import { bootGuest } from '../tools/boot.ts';
 import { IMAGE_DIR } from '../../launcher/images.ts';
 import { prepareGuest } from '../../launcher/lguest-layout.ts';
 import {
@@ -17,20 +18,15 @@ import {
 const workers = new VcpuWorkers(2);
 afterAll(() => workers.destroy());
 
-async function boot(cmdline: string, pae = false, input?: string): Promise<{ out: string; r: LguestResult }> {
-  const chunks: Buffer[] = [];
-  const r = await bootLguest({
-    image: readFileSync(join(IMAGE_DIR, `virtcon${pae ? '-pae' : ''}.elf`)), imageName: 'virtcon',
-    memMiB: 8, cpus: 1, pae, cmdline, onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 60,
-    consoleInput: input === undefined ? undefined : (send) => {
-      // Two pieces, some time apart: the second arrives while the guest waits for it.
-      send(Buffer.from(input.slice(0, 2)));
-      const t = setTimeout(() => send(Buffer.from(input.slice(2))), 50);
-      return () => clearTimeout(t);
-    },
-  }, workers);
-  return { out: Buffer.concat(chunks).toString('latin1'), r };
-}
+const boot = (cmdline: string, pae = false, input?: string) => bootGuest('virtcon', {
+  cmdline, pae, memMiB: 8,
+  consoleInput: input === undefined ? undefined : (send) => {
+    // Two pieces, some time apart: the second arrives while the guest waits for it.
+    send(Buffer.from(input.slice(0, 2)));
+    const t = setTimeout(() => send(Buffer.from(input.slice(2))), 50);
+    return () => clearTimeout(t);
+  },
+}, workers);
 
 describe.concurrent('virtcon guest', () => {
   test.each([false, true])('drives the console (pae %s)', async (pae) => {

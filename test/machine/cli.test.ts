@@ -3,20 +3,15 @@
  * a non-zero exit; a guest that ends badly gets a message, a register dump and a non-zero exit; the exit
  * status of isa-debug-exit is (v << 1) | 1 unless --debug-exit-ok says which value means success.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, X86, aoutKernel } from './helpers.ts';
+import { X86, aoutKernel } from './helpers.ts';
+import { cliSync as cli } from '../tools/cli.ts';
 
-const BIN = resolve(ROOT, 'launcher/bin.mjs');
 const dir = mkdtempSync(join(tmpdir(), 'lguest-ts-bare-'));
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'latin1', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function file(name: string, bytes: Uint8Array | string): string {
   const p = join(dir, name);

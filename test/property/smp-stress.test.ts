@@ -18,7 +18,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
+import { VcpuWorkers } from '../../launcher/lguest.ts';
+import { bootGuest } from '../tools/boot.ts';
 import { IMAGE_DIR } from '../../launcher/images.ts';
 
 const RUNS = Number(process.env.SMP_STRESS_RUNS ?? 3);
@@ -38,14 +39,8 @@ const images = {
   true: readFileSync(join(IMAGE_DIR, 'smp-stress-pae.elf')),
 };
 
-async function boot(cpus: number, pae: boolean, seed: number, rounds: number): Promise<{ out: string; r: LguestResult }> {
-  const chunks: Buffer[] = [];
-  const r = await bootLguest({
-    image: images[`${pae}`], imageName: 'smp-stress', memMiB: MEM_MIB, cpus, pae,
-    cmdline: `seed=${seed} rounds=${rounds}`, onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 300,
-  }, workers);
-  return { out: Buffer.concat(chunks).toString('latin1'), r };
-}
+const boot = (cpus: number, pae: boolean, seed: number, rounds: number) =>
+  bootGuest('smp-stress', { image: images[`${pae}`], memMiB: MEM_MIB, cpus, pae, cmdline: `seed=${seed} rounds=${rounds}`, timeoutSec: 300 }, workers);
 
 /** The guest's output for N vCPUs, a seed and M rounds: only counts that do not depend on timing. */
 function expected(n: number, pae: boolean, seed: number, m: number): string {

@@ -1,17 +1,25 @@
 /**
- * `npm run tour`: the guided tour of the Host and Launcher, lguest style. Prints every tagged comment
- * (`// [H:130] ...` or a doc comment starting `[H:130]`) in reading order: the Launcher (L) first, then
- * the Host (H), then anything else, each part by number. With a file argument, prints only that part's tags
- * (e.g. `npm run tour -- H`).
+ * `npm run tour`: the guided tour of lguest-ts, lguest style. A stop is a comment line that begins with a
+ * tag `[X:nnn]` (`// [H:130] ...`, `/** [H:130] ...`, or a ` * [D:300] ...` line inside a doc comment);
+ * there is no other tag syntax. The tour prints every stop in reading order: the Launcher (L), then the
+ * Host (H: start-up, the run loop, traps, shadow paging at H:3nn in mmu/, interrupts, hypercalls,
+ * segments, kills), then the Devices (D), each part by number. With an argument, prints only that part's
+ * stops (e.g. `npm run tour -- H`).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname ?? __dirname, '../..');
-const DIRS = ['launcher', 'switcher', 'devices', 'mmu', 'emulator'];
-const PART_ORDER = ['L', 'H', 'S', 'D'];
-const PART_NAMES: Record<string, string> = { L: 'Launcher', H: 'Host', S: 'Switcher', D: 'Drivers' };
+/** The folders the tour reads (the Host is switcher/ and mmu/; the Launcher launcher/; the devices devices/). */
+export const TOUR_DIRS = ['launcher', 'switcher', 'mmu', 'devices', 'emulator'];
+const PART_ORDER = ['L', 'H', 'D'];
+const PART_NAMES: Record<string, string> = { L: 'Launcher', H: 'Host', D: 'Devices' };
 const TAG = /\[([A-Z]):(\d+)\]\s*/;
+/** A comment line that begins with a tag: `//`, `/*`, `/**` or a doc comment's ` *`, then `[X:nnn]`. */
+export const STOP = /^\s*(?:\/\/|\/\*\*?|\*)\s*\[([A-Z]):(\d+)\]/;
+/** Anything that looks like a tag at the start of a comment, in any spelling (`/*S:330`, `// H:10`, ...):
+ *  every such line must be a STOP, or the tour would skip it. */
+export const TAG_LIKE = /^\s*(?:\/\/|\/\*\*?|\*)\s*\[?[A-Z]:\d+\b/;
 
 export interface TourStop { part: string; num: number; file: string; line: number; text: string }
 
@@ -39,18 +47,20 @@ function commentText(lines: string[], i: number): string {
   return out.join(' ').replace(TAG, '').replace(/\s+/g, ' ').trim();
 }
 
+export function* tourFiles(root = ROOT): Generator<string> {
+  for (const d of TOUR_DIRS) {
+    try { yield* tsFiles(join(root, d)); } catch { /* a folder that is not there */ }
+  }
+}
+
 export function collectTour(root = ROOT): TourStop[] {
   const stops: TourStop[] = [];
-  for (const d of DIRS) {
-    let files: string[];
-    try { files = [...tsFiles(join(root, d))]; } catch { continue; }
-    for (const f of files) {
-      const lines = readFileSync(f, 'utf8').split('\n');
-      lines.forEach((l, i) => {
-        const m = /(?:\/\/|\/\*\*?)\s*\[([A-Z]):(\d+)\]/.exec(l);
-        if (m) stops.push({ part: m[1], num: Number(m[2]), file: relative(root, f), line: i + 1, text: commentText(lines, i) });
-      });
-    }
+  for (const f of tourFiles(root)) {
+    const lines = readFileSync(f, 'utf8').split('\n');
+    lines.forEach((l, i) => {
+      const m = STOP.exec(l);
+      if (m) stops.push({ part: m[1], num: Number(m[2]), file: relative(root, f), line: i + 1, text: commentText(lines, i) });
+    });
   }
   const rank = (p: string) => { const i = PART_ORDER.indexOf(p); return i < 0 ? PART_ORDER.length : i; };
   return stops.sort((a, b) => rank(a.part) - rank(b.part) || a.num - b.num || a.file.localeCompare(b.file));
@@ -58,6 +68,12 @@ export function collectTour(root = ROOT): TourStop[] {
 
 if (process.argv[1] && /tour\.ts$/.test(process.argv[1])) {
   const only = process.argv[2];
+  if (only !== undefined && !(only in PART_NAMES)) {
+    process.stderr.write(`tour: unknown part ${JSON.stringify(only)}: one of ${Object.keys(PART_NAMES).join(', ')}\n`);
+    process.exit(2);
+  }
+  // `npm run tour | head`: the reader stopped reading, which is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
   let part = '';
   for (const s of collectTour()) {
     if (only && s.part !== only) continue;

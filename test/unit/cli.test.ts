@@ -1,15 +1,10 @@
 /** The command line as a user meets it: one clear line and a non-zero exit for bad input. */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const BIN = resolve(__dirname, '../../launcher/bin.mjs');
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { cliSync as cli } from '../tools/cli.ts';
 
 describe('lguest-ts CLI', () => {
   it('prints help for every command', () => {

@@ -1,6 +1,6 @@
 /* lguest_abi.h: every layout and number shared between an lguest-ts guest and the Host/Launcher.
  *
- * This is the guest's copy of the contract in shared/docs/lguest-abi.md (seed / v3x variant). Each
+ * This is the guest's copy of the contract in docs/abi.md ("abi N.N" = its section N.N). Each
  * structure is declared once here, with _Static_assert on every offset and size, and tools/layout.c
  * prints all of it as layout.json so the TypeScript side can prove it agrees.
  *

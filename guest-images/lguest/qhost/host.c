@@ -1,6 +1,6 @@
 /* qhost: a throwaway lguest Host that runs ONE guest image under QEMU, to exercise the guests of
  * guest-images/lguest before the real (TypeScript) Host exists. It is a test double, not a model of
- * lguest-ts: it implements the guest-visible ABI of shared/docs/lguest-abi.md (hypercalls, async ring,
+ * lguest-ts: it implements the guest-visible ABI of docs/abi.md (hypercalls, async ring,
  * lguest_data, interrupt delivery and reflection, the noirq window, boot tables, boot_params) on real
  * (emulated) hardware at ring 0, but WITHOUT shadow paging: the guest's own page tables are loaded into
  * CR3, with qhost's 4 MiB pages (itself at 64 MiB, and a window onto guest RAM) planted in every
