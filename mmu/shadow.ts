@@ -605,8 +605,10 @@ export class Shadow implements ShadowPageTables {
     if (vaddr >= this.kernelAddress) {
       for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) !== NO_PAGE) this.doSetPte(s, vaddr, pteLo | 0, pteHi | 0);
     } else {
-      const s = this.findSlot(gpgdir);
-      if (s >= 0) this.doSetPte(s, vaddr, pteLo | 0, pteHi | 0);
+      // Every slot shadowing that top level (two vCPUs on one guest top level have a shadow each).
+      for (let s = 0; s < this.cacheSize; s++) {
+        if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir) this.doSetPte(s, vaddr, pteLo | 0, pteHi | 0);
+      }
     }
   }
 
@@ -646,14 +648,16 @@ export class Shadow implements ShadowPageTables {
     this.bump('setPgd');
     index >>>= 0;
     if (index >= this.switcherPgd) return;
-    const s = this.findSlot(gpgdir >>> 0);
-    if (s < 0) return;
-    const top = this.slotTop(s);
-    if (this.pae) {
-      if (this.releasePgdPae(top + index * 8)) this.host.invalidate();
-      this.setPmdSrc(s, index, -1);
-    } else if (this.releaseDir(top + index * 4)) {
-      this.host.invalidate();
+    gpgdir >>>= 0;
+    for (let s = 0; s < this.cacheSize; s++) {
+      if (this.slotTop(s) === NO_PAGE || this.slotGpgdir(s) !== gpgdir) continue;
+      const top = this.slotTop(s);
+      if (this.pae) {
+        if (this.releasePgdPae(top + index * 8)) this.host.invalidate();
+        this.setPmdSrc(s, index, -1);
+      } else if (this.releaseDir(top + index * 4)) {
+        this.host.invalidate();
+      }
     }
   }
 
@@ -708,7 +712,7 @@ export class Shadow implements ShadowPageTables {
    * level, which is what makes a context switch cheap. */
   newPagetable(vcpu: ShadowVcpu, gpgdir: number): void {
     gpgdir >>>= 0;
-    let s = this.findSlot(gpgdir);
+    let s = this.findSlot(gpgdir, vcpu);
     if (s >= 0) {
       this.bump('cacheHits');
     } else {
@@ -722,8 +726,14 @@ export class Shadow implements ShadowPageTables {
     this.pinStackPages(vcpu);
   }
 
-  private findSlot(gpgdir: number): number {
-    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir) return s;
+  /** The slot shadowing `gpgdir` that no vCPU but `vcpu` runs on. A top level is never shared by two
+   *  vCPUs: its Switcher entry maps the Switcher pages of the one that runs on it (mapSwitcher), so two
+   *  vCPUs on the same guest top level each get a shadow of their own. */
+  private findSlot(gpgdir: number, vcpu: ShadowVcpu): number {
+    const others = ~(1 << (vcpu.id & 31));
+    for (let s = 0; s < this.cacheSize; s++) {
+      if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir && (this.slots[s * SLOT_WORDS + SLOT_OWNERS] & others) === 0) return s;
+    }
     return -1;
   }
 
@@ -736,11 +746,18 @@ export class Shadow implements ShadowPageTables {
   }
 
   private chooseVictim(vcpu: ShadowVcpu): number {
-    if (this.eviction === 'random') return Math.min(this.cacheSize - 1, Math.floor(this.random() * this.cacheSize));
-    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) === NO_PAGE) return s;
     // Never a slot another vCPU runs on: its CR3 points there. (With cacheSize at least the number of
     // vCPUs there is always one; -1 means a Host that gave too few slots.)
     const others = ~(1 << (vcpu.id & 31));
+    if (this.eviction === 'random') {
+      const pick = Math.min(this.cacheSize - 1, Math.floor(this.random() * this.cacheSize));
+      for (let n = 0; n < this.cacheSize; n++) {
+        const s = (pick + n) % this.cacheSize;
+        if ((this.slots[s * SLOT_WORDS + SLOT_OWNERS] & others) === 0) return s;
+      }
+      return -1;
+    }
+    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) === NO_PAGE) return s;
     let best = -1, bestUse = Infinity;
     for (let s = 0; s < this.cacheSize; s++) {
       const use = this.slots[s * SLOT_WORDS + SLOT_LAST_USE];
@@ -765,9 +782,10 @@ export class Shadow implements ShadowPageTables {
         if (pmd < 0) this.host.freePage(top);
       }
       if (top < 0 || (this.pae && pmd < 0)) {
-        // No room for another top level: keep using the current one (as the seed does).
+        // No room for another top level: keep using the current one (as the seed does), if it is ours.
         s = vcpu.pgdIndex;
-        if (s < 0 || s >= this.cacheSize || this.slotTop(s) === NO_PAGE) {
+        if (s < 0 || s >= this.cacheSize || this.slotTop(s) === NO_PAGE ||
+            (this.slots[s * SLOT_WORDS + SLOT_OWNERS] & ~(1 << (vcpu.id & 31))) !== 0) {
           this.kill(KillReason.outOfPages);
           return -1;
         }
@@ -814,11 +832,18 @@ export class Shadow implements ShadowPageTables {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  /*S:440 (v) Flushing. FLUSH_TLB 0 drops the user part (below kernel_address) of the current shadow. */
+  /*S:440 (v) Flushing. FLUSH_TLB 0 drops the user part (below kernel_address) of the current shadow,
+   * and of every other vCPU's shadow of the same guest top level (each vCPU has its own, findSlot). */
   flushUser(vcpu: ShadowVcpu): void {
     this.bump('flushUser');
-    const s = this.slotOf(vcpu);
-    if (s >= 0 && this.releaseUser(s)) this.host.invalidate();
+    const cur = this.slotOf(vcpu);
+    if (cur < 0) return;
+    const gpgdir = this.slotGpgdir(cur);
+    let changed = false;
+    for (let s = 0; s < this.cacheSize; s++) {
+      if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir && this.releaseUser(s)) changed = true;
+    }
+    if (changed) this.host.invalidate();
   }
 
   /** Release everything below kernel_address in slot `s` (also the part of a directory it cuts through). */
@@ -983,6 +1008,12 @@ export class Shadow implements ShadowPageTables {
     if (s < 0) return 0;
     // The seed pinned only the stack of the vCPU that flushed; another vCPU's may have gone since.
     if (this.misc[MISC_PINNED_GEN + (vcpu.id & (MAX_VCPUS - 1))] !== this.misc[MISC_DROP_GEN]) this.pinStackPages(vcpu);
+    // This vCPU's Switcher pages go into a top level only it runs on (findSlot, chooseVictim): another
+    // vCPU on it would see them, and could rewrite this one's saved registers.
+    if ((this.slots[s * SLOT_WORDS + SLOT_OWNERS] & ~(1 << (vcpu.id & 31))) !== 0) {
+      this.kill(`${KillReason.sharedTop} ${s}`);
+      return 0;
+    }
     const top = this.slotTop(s);
     const entry = this.pae ? this.switcherPmdPage(top) + SWITCHER_PMD_INDEX * 8 : top + SWITCHER_PGD_INDEX_2LEVEL * 4;
     const want = (switcherPtePage & ~FLAGS_MASK) | PAGE_KERNEL_EXEC;
@@ -1044,6 +1075,7 @@ export class Shadow implements ShadowPageTables {
     this.resetSlot(0);
     this.slots[SLOT_TOP] = top;
     this.slots[SLOT_GPGDIR] = topGpa;
+    this.slots[SLOT_OWNERS] = 1; // vCPU 0 boots on it
     this.misc[MISC_SHADOW_PAGES] += this.pae ? 2 : 1;
     if (this.pae) this.sstore(top + SWITCHER_PGD_INDEX_PAE * 8, pmd | PTE_P);
     return topGpa;

@@ -1,0 +1,50 @@
+/**
+ * Host isolation (issue 10, the Host's part): attack guests (guest-images/lguest/guests/attack-*.c) that
+ * try what an attacker inside a guest would, each booted in 2-level and PAE paging. Every act must end
+ * the way a real i386 under lguest would end it (a fault, or a kill whose reason names the act), never
+ * with the guest in ring 0, a Host exception or a leaked frame.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
+import { IMAGE_DIR } from '../../launcher/images.ts';
+
+const workers = new VcpuWorkers(2);
+afterAll(() => workers.destroy());
+
+async function boot(name: string, pae: boolean, cmdline: string, cpus = 1, memMiB = 16): Promise<{ out: string; r: LguestResult }> {
+  const chunks: Buffer[] = [];
+  const r = await bootLguest({
+    image: readFileSync(join(IMAGE_DIR, `${name}${pae ? '-pae' : ''}.elf`)), imageName: name,
+    memMiB, cpus, pae, cmdline, onConsole: (b) => chunks.push(Buffer.from(b)), timeoutSec: 60,
+  }, workers);
+  return { out: Buffer.concat(chunks).toString('latin1'), r };
+}
+
+const hex8 = (n: number): string => n.toString(16).padStart(8, '0');
+
+describe.each([false, true])('an SMP guest cannot reach another vCPU\'s Switcher pages (pae %s)', (pae) => {
+  const switcher = pae ? 0xffe00000 : 0xffc00000;
+  /** vCPU n's saved ESI: its regs page is Switcher page 1 + 2n, lguest_regs at its last 72 bytes. */
+  const esiOf = (id: number): number => switcher + (1 + 2 * id) * 4096 + 4096 - 72 + 16;
+
+  test('vCPU 1 writing vCPU 0\'s regs page faults, and vCPU 0 never runs at CPL 0', async () => {
+    const { out, r } = await boot('attack-regs', pae, 'dir=1to0', 2);
+    expect(out).not.toMatch(/ESCAPED/);
+    expect(r.fate.kind).toBe('killed');
+    // The secondary's own trap dispatch reports the page fault of the write (error 2: a write to a page
+    // that is not present) at vCPU 0's saved ESI; the Host mapped nothing there for vCPU 1.
+    expect(r.fate.reason).toMatch(new RegExp(`vCPU 1: unexpected trap 14 \\(page fault\\) at eip [0-9a-f]+, error 2, cr2 ${hex8(esiOf(0))}$`));
+    expect(r.stats.shadow?.leakedFrames).toBe(0);
+  }, 90_000);
+
+  test('vCPU 0 writing vCPU 1\'s regs page faults, and vCPU 1 never runs at CPL 0', async () => {
+    const { out, r } = await boot('attack-regs', pae, 'dir=0to1', 2);
+    expect(out).not.toMatch(/ESCAPED|went through/);
+    expect(out).toContain(`attack-regs: vCPU 0's write to vCPU 1's regs page faulted (cr2 ${hex8(esiOf(1))}, error 2)\n`);
+    expect(r.fate.kind).toBe('killed');
+    expect(r.fate.reason).toMatch(/CRASH: attack-regs: vCPU 0's write to another vCPU's regs page faulted$/);
+    expect(r.stats.shadow?.leakedFrames).toBe(0);
+  }, 90_000);
+});
