@@ -566,7 +566,20 @@ export class Shadow implements ShadowPageTables {
   pinPage(vcpu: ShadowVcpu, vaddr: number): void {
     const s = this.slotOf(vcpu);
     if (s < 0) return;
+    // Never a stack in the Switcher's region, whatever the guest's tables say: the shadow maps the
+    // Switcher's own pages there (PAE found the regs page "writable" and took it as a kernel stack).
+    if (this.inSwitcher(vaddr)) {
+      this.kill(`${KillReason.stackPage} ${hex(vaddr)} in the Switcher's pages`);
+      return;
+    }
     if (!this.pageWritable(s, vaddr) && !this.demandPage(vcpu, vaddr, PFEC_W)) this.kill(`${KillReason.stackPage} ${hex(vaddr)}`);
+  }
+
+  /** Is `vaddr` in the Switcher's region (2-level: top-level slot 1023; PAE: PGD 3, PMD 511)? */
+  private inSwitcher(vaddr: number): boolean {
+    return this.pae
+      ? vaddr >>> 30 === SWITCHER_PGD_INDEX_PAE && ((vaddr >>> 21) & (ENTRIES_PAE - 1)) === SWITCHER_PMD_INDEX
+      : vaddr >>> 22 >= SWITCHER_PGD_INDEX_2LEVEL;
   }
 
   /** Does the shadow map `vaddr` present and writable (at every level)? */

@@ -48,3 +48,18 @@ describe.each([false, true])('an SMP guest cannot reach another vCPU\'s Switcher
     expect(r.stats.shadow?.leakedFrames).toBe(0);
   }, 90_000);
 });
+
+describe.each([false, true])('SET_STACK refuses a kernel stack in the Switcher\'s region (pae %s)', (pae) => {
+  const switcher = pae ? 0xffe00000 : 0xffc00000;
+  // The page each case names, by the last byte the Host pins (esp - 1).
+  const cases: Array<[string, number]> = [
+    ['regs', switcher + 2 * 4096 - 1], ['ro', switcher + 3 * 4096 - 1], ['code', switcher + 4096 - 1],
+    ['other', switcher + 4 * 4096 - 1], ['end', 0xffffffff],
+  ];
+  test.each(cases)('where=%s: killed, the same reason in both paging modes', async (where, last) => {
+    const { out, r } = await boot('attack-stack', pae, `where=${where}`, 1, 8);
+    expect(out).not.toMatch(/FAIL/);
+    expect(r.fate).toEqual({ kind: 'killed', reason: `bad stack page 0x${last.toString(16)} in the Switcher's pages` });
+    expect(r.stats.shadow?.leakedFrames).toBe(0);
+  });
+});
