@@ -63,3 +63,23 @@ describe.each([false, true])('SET_STACK refuses a kernel stack in the Switcher\'
     expect(r.stats.shadow?.leakedFrames).toBe(0);
   });
 });
+
+describe.each([false, true])('task gates and TSS descriptors raise what the i386 raises (pae %s)', (pae) => {
+  test('far JMP/CALL to a not-present TSS or task gate is #NP(selector), to a busy TSS #GP(selector)', async () => {
+    const { out, r } = await boot('attack-task', pae, '', 1, 8);
+    expect(out).toBe([
+      'attack-task: far jmp to an available TSS (0xa1): #NP, error 0xa0',
+      'attack-task: far call to an available TSS (0xa1): #NP, error 0xa0',
+      'attack-task: far jmp to a task gate (0xa9): #NP, error 0xa8',
+      'attack-task: far call to a busy TSS (0xb1): #GP, error 0xb0',
+      "attack-task: far jmp to the Host's TSS (0x81): #GP, error 0x80",
+      'attack-task: done',
+    ].join('\n') + '\n');
+    expect(r.fate).toEqual({ kind: 'poweroff', reason: 'CRASH: Power down' });
+  });
+
+  test('a task gate in the IDT still kills the guest', async () => {
+    const { r } = await boot('attack-task', pae, 'case=idt', 1, 8);
+    expect(r.fate).toEqual({ kind: 'killed', reason: 'bad IDT type 5' });
+  });
+});
