@@ -70,11 +70,17 @@ export interface ShadowStatsEx extends ShadowStats {
   revalidateDropped: number;
   /** Shadow PTEs installed by demandPage, setPte and pre-faulting. */
   ptesInstalled: number;
+  /** The Host pool ran dry (S:340): cached top levels no vCPU ran on thrown out whole, page-table pages
+   *  (with their PTEs) dropped from the shadows, and pages given back to the pool by both. */
+  poolEvictedSlots: number;
+  poolEvictedTables: number;
+  poolReclaimed: number;
 }
 
 const STAT_NAMES = [
   'faultsFixed', 'faultsReflected', 'cacheHits', 'cacheMisses', 'cacheEvictions', 'flushUser', 'flushAll',
   'setPte', 'setPgd', 'setPmd', 'prefaulted', 'revalidateKept', 'revalidateDropped', 'ptesInstalled',
+  'poolEvictedSlots', 'poolEvictedTables', 'poolReclaimed',
 ] as const;
 type StatName = (typeof STAT_NAMES)[number];
 const STAT: Record<StatName, number> = Object.fromEntries(STAT_NAMES.map((n, i) => [n, i])) as Record<StatName, number>;
@@ -136,6 +142,9 @@ export class Shadow implements ShadowPageTables {
   private readonly misc: Int32Array;
   private readonly statv: Float64Array;
   private readonly refs: Int32Array;
+
+  /** The vCPU whose call is running (demandPage, newPagetable), for reclaim (S:340). */
+  private curVcpu: ShadowVcpu | null = null;
 
   /** The last guest entry read by gread (low and high words). */
   private rLo = 0;
@@ -268,14 +277,107 @@ export class Shadow implements ShadowPageTables {
     Atomics.store(this.i32, hpa >>> 2, v);
   }
 
-  private allocShadowPage(): number {
-    const hpa = this.host.allocPage();
+  /** A page for the shadow from the Host pool; when the pool is dry, reclaim (S:340) and try again.
+   *  `keep`: the hpa of the shadow directory entry the page is for (it must survive the reclaim). Only a
+   *  pool with nothing left to reclaim kills the guest. */
+  private allocShadowPage(keep: number): number {
+    let hpa = this.host.allocPage();
+    if (hpa < 0 && this.reclaim(keep)) hpa = this.host.allocPage();
     if (hpa < 0) {
       this.kill(KillReason.outOfPages);
       return NO_PAGE;
     }
     this.misc[MISC_SHADOW_PAGES]++;
     return hpa;
+  }
+
+  /** A page for a new top level (and, PAE, the PMD page the Switcher hangs from): allocPage, reclaiming
+   *  once when the pool is dry. -1 when there is none. */
+  private allocTopPage(): number {
+    const hpa = this.host.allocPage();
+    return hpa >= 0 || !this.reclaim(-1) ? hpa : this.host.allocPage();
+  }
+
+  /*S:340 The Host pool is dry. The seed's pool was as big as the guest could ever need; ours is fixed,
+   * so a valid guest with many sparse mappings could run out. We evict instead of killing, in the
+   * order the seed's design allows: first whole cached top levels that no vCPU runs on, least recently
+   * used first (they are only a cache); then, if that was not enough, page-table pages (a 2-level PDE,
+   * a PAE PMD entry, with every PTE under them) from every shadow, least recently used top level first.
+   * Never the entry being filled (`keep`), the current vCPU's pinned kernel stack, the Switcher's entry,
+   * a top level or a PAE PMD page a vCPU runs on. Every PTE dropped gives its frame reference back, and
+   * every vCPU flushes its TLB; what was dropped faults back in. Aims at an eighth of the shadow pages
+   * in use (at least one), so a guest larger than the pool pays a reclaim per many faults, not per
+   * fault. True if any page went back to the pool. */
+  private reclaim(keep: number): boolean {
+    const before = this.misc[MISC_SHADOW_PAGES];
+    const want = Math.max(1, before >>> 3);
+    const cur = this.curVcpu;
+    const mine = cur === null ? -1 : cur.pgdIndex;
+    const freed = (): number => before - this.misc[MISC_SHADOW_PAGES];
+    // By last use, least recent first; the current vCPU's slot last of all.
+    const order: number[] = [];
+    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) !== NO_PAGE) order.push(s);
+    order.sort((a, b) => (a === mine ? 1 : 0) - (b === mine ? 1 : 0) ||
+      this.slots[a * SLOT_WORDS + SLOT_LAST_USE] - this.slots[b * SLOT_WORDS + SLOT_LAST_USE]);
+    for (const s of order) {
+      if (freed() >= want) break;
+      if (s === mine || this.slots[s * SLOT_WORDS + SLOT_OWNERS] !== 0) continue;
+      this.freeSlot(s);
+      this.bump('poolEvictedSlots');
+    }
+    for (const s of order) {
+      if (freed() >= want) break;
+      if (this.slotTop(s) === NO_PAGE) continue;
+      this.dropTables(s, keep, s === mine ? cur : null, want - freed());
+    }
+    const n = freed();
+    if (n > 0) {
+      this.bump('poolReclaimed', n);
+      this.host.invalidate();
+    }
+    return n > 0;
+  }
+
+  /** Release slot `s` whole: its entries, its PAE Switcher PMD page and its top level. */
+  private freeSlot(s: number): void {
+    const top = this.slotTop(s);
+    this.releaseSlotEntries(s);
+    if (this.pae) this.freeShadowPage(this.switcherPmdPage(top));
+    this.freeShadowPage(top);
+    this.resetSlot(s);
+  }
+
+  /** Reclaim: drop up to `n` page-table pages of slot `s` (but `keep`, and the directory entries over
+   *  `stackOf`'s kernel stack). */
+  private dropTables(s: number, keep: number, stackOf: ShadowVcpu | null, n: number): void {
+    const top = this.slotTop(s);
+    const pinned = (i: number, j: number): boolean => {
+      if (stackOf === null) return false;
+      for (let p = 0; p < stackOf.stackPages; p++) {
+        const va = (stackOf.esp1 - 1 - p * PAGE_SIZE) >>> 0;
+        if (this.pae ? va >>> 30 === i && ((va >>> 21) & (ENTRIES_PAE - 1)) === j : va >>> 22 === i) return true;
+      }
+      return false;
+    };
+    let dropped = 0;
+    const drop = (dirAddr: number, i: number, j: number): void => {
+      if (dropped >= n || dirAddr === keep || pinned(i, j)) return;
+      if (this.releaseDir(dirAddr)) {
+        dropped++;
+        this.bump('poolEvictedTables');
+      }
+    };
+    if (this.pae) {
+      for (let i = 0; i < PAE_PGD_ENTRIES && dropped < n; i++) {
+        const pgd = this.sload(top + i * 8);
+        if ((pgd & PTE_P) === 0) continue;
+        const pmd = (pgd & ~FLAGS_MASK) >>> 0;
+        const last = i === SWITCHER_PGD_INDEX_PAE ? SWITCHER_PMD_INDEX : ENTRIES_PAE;
+        for (let j = 0; j < last && dropped < n; j++) drop(pmd + j * 8, i, j);
+      }
+    } else {
+      for (let i = 0; i < SWITCHER_PGD_INDEX_2LEVEL && dropped < n; i++) drop(top + i * 4, i, 0);
+    }
   }
 
   private freeShadowPage(hpa: number): void {
@@ -408,6 +510,7 @@ export class Shadow implements ShadowPageTables {
   demandPage(vcpu: ShadowVcpu, vaddr: number, errcode: number): boolean {
     vaddr >>>= 0;
     this.faultErrcode = errcode;
+    this.curVcpu = vcpu;
     const s = this.slotOf(vcpu);
     if (s < 0) return false;
     return this.pae ? this.demandPagePae(s, vaddr, errcode) : this.demandPage2(s, vaddr, errcode);
@@ -440,7 +543,7 @@ export class Shadow implements ShadowPageTables {
     if (!this.checkGpte(gpte, 0, vaddr)) return false;
 
     if ((spde & PTE_P) === 0) {
-      const page = this.allocShadowPage();
+      const page = this.allocShadowPage(spdeAddr);
       if (page === NO_PAGE) return false;
       spde = page | (gpde & FLAGS_MASK);
       this.sstore(spdeAddr, spde);
@@ -496,7 +599,7 @@ export class Shadow implements ShadowPageTables {
     if (!this.checkGpte(gpte, gpteHi, vaddr)) return false;
 
     if ((spgd & PTE_P) === 0) {
-      const pmd = this.allocShadowPage();
+      const pmd = this.allocShadowPage(spgdAddr);
       if (pmd === NO_PAGE) return false;
       spgd = pmd | PTE_P; // a PDPTE may only carry PRESENT
       this.sstore(spgdAddr, spgd);
@@ -505,7 +608,7 @@ export class Shadow implements ShadowPageTables {
     }
     this.setPmdSrc(s, i, gpmdPage);
     if ((spmd & PTE_P) === 0) {
-      const page = this.allocShadowPage();
+      const page = this.allocShadowPage(spmdAddr);
       if (page === NO_PAGE) return false;
       spmd = page | (gpmd & FLAGS_MASK);
       this.sstore(spmdAddr, spmd);
@@ -725,6 +828,7 @@ export class Shadow implements ShadowPageTables {
    * level, which is what makes a context switch cheap. */
   newPagetable(vcpu: ShadowVcpu, gpgdir: number): void {
     gpgdir >>>= 0;
+    this.curVcpu = vcpu;
     let s = this.findSlot(gpgdir, vcpu);
     if (s >= 0) {
       this.bump('cacheHits');
@@ -788,10 +892,10 @@ export class Shadow implements ShadowPageTables {
     }
     let blank = false;
     if (this.slotTop(s) === NO_PAGE) {
-      const top = this.host.allocPage();
+      const top = this.allocTopPage();
       let pmd = NO_PAGE;
       if (top >= 0 && this.pae) {
-        pmd = this.host.allocPage();
+        pmd = this.allocTopPage();
         if (pmd < 0) this.host.freePage(top);
       }
       if (top < 0 || (this.pae && pmd < 0)) {

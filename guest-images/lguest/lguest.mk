@@ -19,7 +19,7 @@ LGUEST_GUESTS += virtblk
 LGUEST_GUESTS += smp
 LGUEST_GUESTS += smp-stress
 # The Host-isolation attack guests (issue 10; test/guests/isolation-host.test.ts).
-LGUEST_GUESTS += attack-regs attack-stack attack-task
+LGUEST_GUESTS += attack-regs attack-stack attack-task attack-sparse
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 

@@ -83,3 +83,20 @@ describe.each([false, true])('task gates and TSS descriptors raise what the i386
     expect(r.fate).toEqual({ kind: 'killed', reason: 'bad IDT type 5' });
   });
 });
+
+describe.each([false, true])('a valid guest larger than the Host pool runs to completion (pae %s)', (pae) => {
+  test.each([
+    ['4 address spaces x 190 sparse mappings: whole cached top levels are evicted', '', 'poolEvictedSlots'],
+    ['1 address space x 760 sparse mappings: page-table pages are evicted', 'spaces=1 per=760 rounds=2', 'poolEvictedTables'],
+  ] as const)('%s', async (_what, cmdline, stat) => {
+    const { out, r } = await boot('attack-sparse', pae, cmdline, 1, 16);
+    expect(out).not.toMatch(/FAIL|PANIC/);
+    expect(out).toMatch(/check: round 2: every page of every address space holds its own tag: ok\n/);
+    expect(out).toContain('attack-sparse: done\n');
+    expect(r.fate).toEqual({ kind: 'poweroff', reason: 'CRASH: Power down' });
+    const sh = r.stats.shadow as unknown as Record<string, number>;
+    expect(sh[stat]).toBeGreaterThan(0);
+    expect(sh.poolReclaimed).toBeGreaterThan(0);
+    expect(sh.leakedFrames).toBe(0);
+  }, 120_000);
+});
