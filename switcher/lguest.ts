@@ -224,8 +224,7 @@ export class LgCpu implements ShadowVcpu {
     this.regsPage = r;
     this.roPage = ro;
     this.switcherPtePage = pte;
-    // A secondary has no shadow top level until it starts (newPagetable gives it one of its own).
-    if (id !== 0) this.pgdIndex = -1;
+
   }
 
   invalidate(lin?: number): void {
