@@ -8,7 +8,9 @@
  *
  * Differences from the seed, all deliberate (mmu/README.md has the numbers):
  * - eviction among the 4 cached top levels is least-recently-used, avoiding slots other vCPUs run on
- *   (the seed's random choice stays selectable);
+ *   (the seed's random choice stays selectable); a top level runs one vCPU at a time (its Switcher
+ *   entry maps that vCPU's Switcher pages only), so vCPUs on one guest top level have a shadow each;
+ * - a dry Host pool evicts (unused top levels, then page-table pages) instead of killing (S:340);
  * - PAE SET_PMD drops only the middle-level entry that changed, in every shadow built from that PMD page;
  *   FLUSH_TLB(1) revalidates every shadow entry against the guest's tables instead of dropping them all
  *   (both selectable back to the seed's discard-everything);

@@ -458,6 +458,43 @@ for (const pae of modes) {
       expect(v.pgdIndex).toBe(1);
     });
 
+    // Issue 10, defect 1: a top level's Switcher entry maps one vCPU's Switcher pages only, so two vCPUs
+    // on the same guest top level each get a shadow of their own, and changes reach both.
+    it('two vCPUs on one guest top level get a shadow each, each with its own Switcher PTE page', () => {
+      const { env, g, top, sh, host } = setup(pae, { vcpus: 2 });
+      const [v0, v1] = env.vcpus;
+      sh.newPagetable(v1, top);
+      expect(v1.pgdIndex).not.toBe(v0.pgdIndex);
+      expect(sh.slotGpgdir(v1.pgdIndex)).toBe(top);
+      const pte0 = env.switcherPtePage, pte1 = pte0 + 0x1000; // any page-aligned hpa will do for the entry
+      const entryOf = (slot: number): number => {
+        const t = sh.slotTop(slot);
+        return pae ? ((env.mem.i32[(t + 24) >>> 2] & ~0xfff) >>> 0) + 511 * 8 : t + 1023 * 4;
+      };
+      sh.mapSwitcher(v0, pte0);
+      sh.mapSwitcher(v1, pte1);
+      expect(env.mem.i32[entryOf(v0.pgdIndex) >>> 2]).toBe(pte0 | PAGE_KERNEL_EXEC);
+      expect(env.mem.i32[entryOf(v1.pgdIndex) >>> 2]).toBe(pte1 | PAGE_KERNEL_EXEC);
+      // A user mapping both shadows hold: SET_PTE and FLUSH_TLB(0) reach both.
+      const pteAddr = g.map(top, 0x400000, 9, PTE_P | PTE_RW | PTE_US | PTE_A);
+      for (const v of [v0, v1]) expect(v.access(0x400000, false, true)).toEqual({ frame: MEM_BASE + (9 << 12) });
+      gwriteEntry(env, pteAddr, (10 << 12) | PTE_P | PTE_RW | PTE_US | PTE_A);
+      sh.setPte(v0, top, 0x400000, (10 << 12) | PTE_P | PTE_RW | PTE_US | PTE_A, 0);
+      for (const v of [v0, v1]) expect(spte(env, 0x400000, v.pgdIndex) & ~0xfff).toBe(MEM_BASE + (10 << 12));
+      sh.flushUser(v1);
+      for (const v of [v0, v1]) expect(spte(env, 0x400000, v.pgdIndex)).toBe(0);
+      expect(host.kills).toEqual([]);
+      expect(checkShadows(env).filter((p) => !p.includes('Switcher slot'))).toEqual([]);
+    });
+
+    it('mapSwitcher refuses to map a vCPU\'s Switcher pages into a top level another vCPU runs on', () => {
+      const { env, sh, host } = setup(pae, { vcpus: 2 });
+      const [v0, v1] = env.vcpus;
+      v1.pgdIndex = v0.pgdIndex; // a Host bug: v1 never switched to a slot of its own
+      sh.mapSwitcher(v1, env.switcherPtePage);
+      expect(host.kills[0]).toBe(`${KillReason.sharedTop} ${v0.pgdIndex}`);
+    });
+
     it('LRU does not take a slot another vCPU runs on', () => {
       const { env, g, sh } = setup(pae, { vcpus: 2 });
       const [v0, v1] = env.vcpus;
