@@ -10,6 +10,21 @@ import { ExitReason } from './exits.ts';
 import { desc, descAttr, descBase, descLimit, readDescriptor } from './segments.ts';
 
 /**
+ * The TSS a task gate names (an IDT task gate, or a far JMP/CALL through a GDT/LDT one), checked before
+ * the task switch as the SDM's INT n and JMP/CALL pseudo-code does: a local selector or one beyond the
+ * GDT limit, or a descriptor that is not an available TSS (busy, or not a TSS at all), is #GP(selector);
+ * a TSS not present is #NP(selector). `ext` is the EXT bit of the error codes. Returns when the switch
+ * itself would start.
+ */
+export function checkTaskGateTss(cpu: CPU, tssSel: number, ext: number): void {
+  const err = (tssSel & 0xfffc) | ext;
+  if ((tssSel & 4) !== 0 || !readDescriptor(cpu, tssSel)) cpu.raise(GP, err);
+  const type = (desc.hi >>> 8) & 0x1f;
+  if (type !== 0x01 && type !== 0x09) cpu.raise(GP, err);
+  if ((desc.hi & 0x8000) === 0) cpu.raise(NP, err);
+}
+
+/**
  * Deliver `vector`. `error` is the error code to push (-1: none), `eip` the return address to save,
  * `soft` true for INT n / INT3 / INTO (gate DPL is checked against CPL), `ext` true for events not caused
  * by a software interrupt (sets the EXT bit in error codes of faults raised while delivering).
@@ -23,15 +38,17 @@ export function deliverInterrupt(cpu: CPU, vector: number, error: number, eip: n
   const hi = cpu.readSys32((cpu.idtBase + gateOff + 4) | 0);
   const type = (hi >>> 8) & 0x1f;
   const gateDpl = (hi >>> 13) & 3;
+  if (type !== 0x05 && type !== 0x0e && type !== 0x0f && type !== 0x06 && type !== 0x07) cpu.raise(GP, idtErr);
+  if (soft && gateDpl < cpu.cpl) cpu.raise(GP, idtErr);
+  if ((hi & 0x8000) === 0) cpu.raise(NP, idtErr);
   if (type === 0x05) {
+    // A task gate: its TSS is checked as the i386 checks it; only the switch itself is not implemented.
+    checkTaskGateTss(cpu, lo >>> 16, extBit);
     cpu.exitReason = ExitReason.Unsupported;
     cpu.exitMessage = `task gate in IDT entry ${vector}: hardware task switching is not supported`;
     cpu.stop = 1;
     throw FAULT;
   }
-  if (type !== 0x0e && type !== 0x0f && type !== 0x06 && type !== 0x07) cpu.raise(GP, idtErr);
-  if (soft && gateDpl < cpu.cpl) cpu.raise(GP, idtErr);
-  if ((hi & 0x8000) === 0) cpu.raise(NP, idtErr);
   if (cpu.exceptionMode === 1 && soft) {
     // cpu-test: the software interrupt passed its checks; stop here as the hardware would enter the gate
     cpu.exceptionVector = vector;

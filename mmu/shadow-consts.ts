@@ -61,6 +61,7 @@ export const KillReason = {
   bootTables: 'boot page tables do not fit',
   noShadow: 'no shadow page table for this vcpu',
   setPmdNoPae: 'bad hypercall: SET_PMD without PAE',
+  sharedTop: 'a shadow top level in use by two vCPUs: slot',
 } as const;
 
 export function hex(n: number): string {

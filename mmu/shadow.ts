@@ -8,7 +8,9 @@
  *
  * Differences from the seed, all deliberate (mmu/README.md has the numbers):
  * - eviction among the 4 cached top levels is least-recently-used, avoiding slots other vCPUs run on
- *   (the seed's random choice stays selectable);
+ *   (the seed's random choice stays selectable); a top level runs one vCPU at a time (its Switcher
+ *   entry maps that vCPU's Switcher pages only), so vCPUs on one guest top level have a shadow each;
+ * - a dry Host pool evicts (unused top levels, then page-table pages) instead of killing (S:340);
  * - PAE SET_PMD drops only the middle-level entry that changed, in every shadow built from that PMD page;
  *   FLUSH_TLB(1) revalidates every shadow entry against the guest's tables instead of dropping them all
  *   (both selectable back to the seed's discard-everything);
@@ -70,11 +72,17 @@ export interface ShadowStatsEx extends ShadowStats {
   revalidateDropped: number;
   /** Shadow PTEs installed by demandPage, setPte and pre-faulting. */
   ptesInstalled: number;
+  /** The Host pool ran dry (S:340): cached top levels no vCPU ran on thrown out whole, page-table pages
+   *  (with their PTEs) dropped from the shadows, and pages given back to the pool by both. */
+  poolEvictedSlots: number;
+  poolEvictedTables: number;
+  poolReclaimed: number;
 }
 
 const STAT_NAMES = [
   'faultsFixed', 'faultsReflected', 'cacheHits', 'cacheMisses', 'cacheEvictions', 'flushUser', 'flushAll',
   'setPte', 'setPgd', 'setPmd', 'prefaulted', 'revalidateKept', 'revalidateDropped', 'ptesInstalled',
+  'poolEvictedSlots', 'poolEvictedTables', 'poolReclaimed',
 ] as const;
 type StatName = (typeof STAT_NAMES)[number];
 const STAT: Record<StatName, number> = Object.fromEntries(STAT_NAMES.map((n, i) => [n, i])) as Record<StatName, number>;
@@ -136,6 +144,9 @@ export class Shadow implements ShadowPageTables {
   private readonly misc: Int32Array;
   private readonly statv: Float64Array;
   private readonly refs: Int32Array;
+
+  /** The vCPU whose call is running (demandPage, newPagetable), for reclaim (S:340). */
+  private curVcpu: ShadowVcpu | null = null;
 
   /** The last guest entry read by gread (low and high words). */
   private rLo = 0;
@@ -268,14 +279,107 @@ export class Shadow implements ShadowPageTables {
     Atomics.store(this.i32, hpa >>> 2, v);
   }
 
-  private allocShadowPage(): number {
-    const hpa = this.host.allocPage();
+  /** A page for the shadow from the Host pool; when the pool is dry, reclaim (S:340) and try again.
+   *  `keep`: the hpa of the shadow directory entry the page is for (it must survive the reclaim). Only a
+   *  pool with nothing left to reclaim kills the guest. */
+  private allocShadowPage(keep: number): number {
+    let hpa = this.host.allocPage();
+    if (hpa < 0 && this.reclaim(keep)) hpa = this.host.allocPage();
     if (hpa < 0) {
       this.kill(KillReason.outOfPages);
       return NO_PAGE;
     }
     this.misc[MISC_SHADOW_PAGES]++;
     return hpa;
+  }
+
+  /** A page for a new top level (and, PAE, the PMD page the Switcher hangs from): allocPage, reclaiming
+   *  once when the pool is dry. -1 when there is none. */
+  private allocTopPage(): number {
+    const hpa = this.host.allocPage();
+    return hpa >= 0 || !this.reclaim(-1) ? hpa : this.host.allocPage();
+  }
+
+  /** [H:303] The Host pool is dry. The seed's pool was as big as the guest could ever need; ours is fixed,
+   * so a valid guest with many sparse mappings could run out. We evict instead of killing, in the
+   * order the seed's design allows: first whole cached top levels that no vCPU runs on, least recently
+   * used first (they are only a cache); then, if that was not enough, page-table pages (a 2-level PDE,
+   * a PAE PMD entry, with every PTE under them) from every shadow, least recently used top level first.
+   * Never the entry being filled (`keep`), the current vCPU's pinned kernel stack, the Switcher's entry,
+   * a top level or a PAE PMD page a vCPU runs on. Every PTE dropped gives its frame reference back, and
+   * every vCPU flushes its TLB; what was dropped faults back in. Aims at an eighth of the shadow pages
+   * in use (at least one), so a guest larger than the pool pays a reclaim per many faults, not per
+   * fault. True if any page went back to the pool. */
+  private reclaim(keep: number): boolean {
+    const before = this.misc[MISC_SHADOW_PAGES];
+    const want = Math.max(1, before >>> 3);
+    const cur = this.curVcpu;
+    const mine = cur === null ? -1 : cur.pgdIndex;
+    const freed = (): number => before - this.misc[MISC_SHADOW_PAGES];
+    // By last use, least recent first; the current vCPU's slot last of all.
+    const order: number[] = [];
+    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) !== NO_PAGE) order.push(s);
+    order.sort((a, b) => (a === mine ? 1 : 0) - (b === mine ? 1 : 0) ||
+      this.slots[a * SLOT_WORDS + SLOT_LAST_USE] - this.slots[b * SLOT_WORDS + SLOT_LAST_USE]);
+    for (const s of order) {
+      if (freed() >= want) break;
+      if (s === mine || this.slots[s * SLOT_WORDS + SLOT_OWNERS] !== 0) continue;
+      this.freeSlot(s);
+      this.bump('poolEvictedSlots');
+    }
+    for (const s of order) {
+      if (freed() >= want) break;
+      if (this.slotTop(s) === NO_PAGE) continue;
+      this.dropTables(s, keep, s === mine ? cur : null, want - freed());
+    }
+    const n = freed();
+    if (n > 0) {
+      this.bump('poolReclaimed', n);
+      this.host.invalidate();
+    }
+    return n > 0;
+  }
+
+  /** Release slot `s` whole: its entries, its PAE Switcher PMD page and its top level. */
+  private freeSlot(s: number): void {
+    const top = this.slotTop(s);
+    this.releaseSlotEntries(s);
+    if (this.pae) this.freeShadowPage(this.switcherPmdPage(top));
+    this.freeShadowPage(top);
+    this.resetSlot(s);
+  }
+
+  /** Reclaim: drop up to `n` page-table pages of slot `s` (but `keep`, and the directory entries over
+   *  `stackOf`'s kernel stack). */
+  private dropTables(s: number, keep: number, stackOf: ShadowVcpu | null, n: number): void {
+    const top = this.slotTop(s);
+    const pinned = (i: number, j: number): boolean => {
+      if (stackOf === null) return false;
+      for (let p = 0; p < stackOf.stackPages; p++) {
+        const va = (stackOf.esp1 - 1 - p * PAGE_SIZE) >>> 0;
+        if (this.pae ? va >>> 30 === i && ((va >>> 21) & (ENTRIES_PAE - 1)) === j : va >>> 22 === i) return true;
+      }
+      return false;
+    };
+    let dropped = 0;
+    const drop = (dirAddr: number, i: number, j: number): void => {
+      if (dropped >= n || dirAddr === keep || pinned(i, j)) return;
+      if (this.releaseDir(dirAddr)) {
+        dropped++;
+        this.bump('poolEvictedTables');
+      }
+    };
+    if (this.pae) {
+      for (let i = 0; i < PAE_PGD_ENTRIES && dropped < n; i++) {
+        const pgd = this.sload(top + i * 8);
+        if ((pgd & PTE_P) === 0) continue;
+        const pmd = (pgd & ~FLAGS_MASK) >>> 0;
+        const last = i === SWITCHER_PGD_INDEX_PAE ? SWITCHER_PMD_INDEX : ENTRIES_PAE;
+        for (let j = 0; j < last && dropped < n; j++) drop(pmd + j * 8, i, j);
+      }
+    } else {
+      for (let i = 0; i < SWITCHER_PGD_INDEX_2LEVEL && dropped < n; i++) drop(top + i * 4, i, 0);
+    }
   }
 
   private freeShadowPage(hpa: number): void {
@@ -408,6 +512,7 @@ export class Shadow implements ShadowPageTables {
   demandPage(vcpu: ShadowVcpu, vaddr: number, errcode: number): boolean {
     vaddr >>>= 0;
     this.faultErrcode = errcode;
+    this.curVcpu = vcpu;
     const s = this.slotOf(vcpu);
     if (s < 0) return false;
     return this.pae ? this.demandPagePae(s, vaddr, errcode) : this.demandPage2(s, vaddr, errcode);
@@ -440,7 +545,7 @@ export class Shadow implements ShadowPageTables {
     if (!this.checkGpte(gpte, 0, vaddr)) return false;
 
     if ((spde & PTE_P) === 0) {
-      const page = this.allocShadowPage();
+      const page = this.allocShadowPage(spdeAddr);
       if (page === NO_PAGE) return false;
       spde = page | (gpde & FLAGS_MASK);
       this.sstore(spdeAddr, spde);
@@ -496,7 +601,7 @@ export class Shadow implements ShadowPageTables {
     if (!this.checkGpte(gpte, gpteHi, vaddr)) return false;
 
     if ((spgd & PTE_P) === 0) {
-      const pmd = this.allocShadowPage();
+      const pmd = this.allocShadowPage(spgdAddr);
       if (pmd === NO_PAGE) return false;
       spgd = pmd | PTE_P; // a PDPTE may only carry PRESENT
       this.sstore(spgdAddr, spgd);
@@ -505,7 +610,7 @@ export class Shadow implements ShadowPageTables {
     }
     this.setPmdSrc(s, i, gpmdPage);
     if ((spmd & PTE_P) === 0) {
-      const page = this.allocShadowPage();
+      const page = this.allocShadowPage(spmdAddr);
       if (page === NO_PAGE) return false;
       spmd = page | (gpmd & FLAGS_MASK);
       this.sstore(spmdAddr, spmd);
@@ -566,7 +671,20 @@ export class Shadow implements ShadowPageTables {
   pinPage(vcpu: ShadowVcpu, vaddr: number): void {
     const s = this.slotOf(vcpu);
     if (s < 0) return;
+    // Never a stack in the Switcher's region, whatever the guest's tables say: the shadow maps the
+    // Switcher's own pages there (PAE found the regs page "writable" and took it as a kernel stack).
+    if (this.inSwitcher(vaddr)) {
+      this.kill(`${KillReason.stackPage} ${hex(vaddr)} in the Switcher's pages`);
+      return;
+    }
     if (!this.pageWritable(s, vaddr) && !this.demandPage(vcpu, vaddr, PFEC_W)) this.kill(`${KillReason.stackPage} ${hex(vaddr)}`);
+  }
+
+  /** Is `vaddr` in the Switcher's region (2-level: top-level slot 1023; PAE: PGD 3, PMD 511)? */
+  private inSwitcher(vaddr: number): boolean {
+    return this.pae
+      ? vaddr >>> 30 === SWITCHER_PGD_INDEX_PAE && ((vaddr >>> 21) & (ENTRIES_PAE - 1)) === SWITCHER_PMD_INDEX
+      : vaddr >>> 22 >= SWITCHER_PGD_INDEX_2LEVEL;
   }
 
   /** Does the shadow map `vaddr` present and writable (at every level)? */
@@ -605,8 +723,10 @@ export class Shadow implements ShadowPageTables {
     if (vaddr >= this.kernelAddress) {
       for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) !== NO_PAGE) this.doSetPte(s, vaddr, pteLo | 0, pteHi | 0);
     } else {
-      const s = this.findSlot(gpgdir);
-      if (s >= 0) this.doSetPte(s, vaddr, pteLo | 0, pteHi | 0);
+      // Every slot shadowing that top level (two vCPUs on one guest top level have a shadow each).
+      for (let s = 0; s < this.cacheSize; s++) {
+        if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir) this.doSetPte(s, vaddr, pteLo | 0, pteHi | 0);
+      }
     }
   }
 
@@ -646,14 +766,16 @@ export class Shadow implements ShadowPageTables {
     this.bump('setPgd');
     index >>>= 0;
     if (index >= this.switcherPgd) return;
-    const s = this.findSlot(gpgdir >>> 0);
-    if (s < 0) return;
-    const top = this.slotTop(s);
-    if (this.pae) {
-      if (this.releasePgdPae(top + index * 8)) this.host.invalidate();
-      this.setPmdSrc(s, index, -1);
-    } else if (this.releaseDir(top + index * 4)) {
-      this.host.invalidate();
+    gpgdir >>>= 0;
+    for (let s = 0; s < this.cacheSize; s++) {
+      if (this.slotTop(s) === NO_PAGE || this.slotGpgdir(s) !== gpgdir) continue;
+      const top = this.slotTop(s);
+      if (this.pae) {
+        if (this.releasePgdPae(top + index * 8)) this.host.invalidate();
+        this.setPmdSrc(s, index, -1);
+      } else if (this.releaseDir(top + index * 4)) {
+        this.host.invalidate();
+      }
     }
   }
 
@@ -708,7 +830,8 @@ export class Shadow implements ShadowPageTables {
    * level, which is what makes a context switch cheap. */
   newPagetable(vcpu: ShadowVcpu, gpgdir: number): void {
     gpgdir >>>= 0;
-    let s = this.findSlot(gpgdir);
+    this.curVcpu = vcpu;
+    let s = this.findSlot(gpgdir, vcpu);
     if (s >= 0) {
       this.bump('cacheHits');
     } else {
@@ -722,8 +845,14 @@ export class Shadow implements ShadowPageTables {
     this.pinStackPages(vcpu);
   }
 
-  private findSlot(gpgdir: number): number {
-    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir) return s;
+  /** The slot shadowing `gpgdir` that no vCPU but `vcpu` runs on. A top level is never shared by two
+   *  vCPUs: its Switcher entry maps the Switcher pages of the one that runs on it (mapSwitcher), so two
+   *  vCPUs on the same guest top level each get a shadow of their own. */
+  private findSlot(gpgdir: number, vcpu: ShadowVcpu): number {
+    const others = ~(1 << (vcpu.id & 31));
+    for (let s = 0; s < this.cacheSize; s++) {
+      if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir && (this.slots[s * SLOT_WORDS + SLOT_OWNERS] & others) === 0) return s;
+    }
     return -1;
   }
 
@@ -736,11 +865,18 @@ export class Shadow implements ShadowPageTables {
   }
 
   private chooseVictim(vcpu: ShadowVcpu): number {
-    if (this.eviction === 'random') return Math.min(this.cacheSize - 1, Math.floor(this.random() * this.cacheSize));
-    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) === NO_PAGE) return s;
     // Never a slot another vCPU runs on: its CR3 points there. (With cacheSize at least the number of
     // vCPUs there is always one; -1 means a Host that gave too few slots.)
     const others = ~(1 << (vcpu.id & 31));
+    if (this.eviction === 'random') {
+      const pick = Math.min(this.cacheSize - 1, Math.floor(this.random() * this.cacheSize));
+      for (let n = 0; n < this.cacheSize; n++) {
+        const s = (pick + n) % this.cacheSize;
+        if ((this.slots[s * SLOT_WORDS + SLOT_OWNERS] & others) === 0) return s;
+      }
+      return -1;
+    }
+    for (let s = 0; s < this.cacheSize; s++) if (this.slotTop(s) === NO_PAGE) return s;
     let best = -1, bestUse = Infinity;
     for (let s = 0; s < this.cacheSize; s++) {
       const use = this.slots[s * SLOT_WORDS + SLOT_LAST_USE];
@@ -758,16 +894,17 @@ export class Shadow implements ShadowPageTables {
     }
     let blank = false;
     if (this.slotTop(s) === NO_PAGE) {
-      const top = this.host.allocPage();
+      const top = this.allocTopPage();
       let pmd = NO_PAGE;
       if (top >= 0 && this.pae) {
-        pmd = this.host.allocPage();
+        pmd = this.allocTopPage();
         if (pmd < 0) this.host.freePage(top);
       }
       if (top < 0 || (this.pae && pmd < 0)) {
-        // No room for another top level: keep using the current one (as the seed does).
+        // No room for another top level: keep using the current one (as the seed does), if it is ours.
         s = vcpu.pgdIndex;
-        if (s < 0 || s >= this.cacheSize || this.slotTop(s) === NO_PAGE) {
+        if (s < 0 || s >= this.cacheSize || this.slotTop(s) === NO_PAGE ||
+            (this.slots[s * SLOT_WORDS + SLOT_OWNERS] & ~(1 << (vcpu.id & 31))) !== 0) {
           this.kill(KillReason.outOfPages);
           return -1;
         }
@@ -814,11 +951,18 @@ export class Shadow implements ShadowPageTables {
   }
 
   // ---------------------------------------------------------------------------------------------------
-  /** [H:340] (v) Flushing. FLUSH_TLB 0 drops the user part (below kernel_address) of the current shadow. */
+  /** [H:340] (v) Flushing. FLUSH_TLB 0 drops the user part (below kernel_address) of the current shadow,
+   *  and of every other vCPU's shadow of the same guest top level (each vCPU has its own, findSlot). */
   flushUser(vcpu: ShadowVcpu): void {
     this.bump('flushUser');
-    const s = this.slotOf(vcpu);
-    if (s >= 0 && this.releaseUser(s)) this.host.invalidate();
+    const cur = this.slotOf(vcpu);
+    if (cur < 0) return;
+    const gpgdir = this.slotGpgdir(cur);
+    let changed = false;
+    for (let s = 0; s < this.cacheSize; s++) {
+      if (this.slotTop(s) !== NO_PAGE && this.slotGpgdir(s) === gpgdir && this.releaseUser(s)) changed = true;
+    }
+    if (changed) this.host.invalidate();
   }
 
   /** Release everything below kernel_address in slot `s` (also the part of a directory it cuts through). */
@@ -983,6 +1127,12 @@ export class Shadow implements ShadowPageTables {
     if (s < 0) return 0;
     // The seed pinned only the stack of the vCPU that flushed; another vCPU's may have gone since.
     if (this.misc[MISC_PINNED_GEN + (vcpu.id & (MAX_VCPUS - 1))] !== this.misc[MISC_DROP_GEN]) this.pinStackPages(vcpu);
+    // This vCPU's Switcher pages go into a top level only it runs on (findSlot, chooseVictim): another
+    // vCPU on it would see them, and could rewrite this one's saved registers.
+    if ((this.slots[s * SLOT_WORDS + SLOT_OWNERS] & ~(1 << (vcpu.id & 31))) !== 0) {
+      this.kill(`${KillReason.sharedTop} ${s}`);
+      return 0;
+    }
     const top = this.slotTop(s);
     const entry = this.pae ? this.switcherPmdPage(top) + SWITCHER_PMD_INDEX * 8 : top + SWITCHER_PGD_INDEX_2LEVEL * 4;
     const want = (switcherPtePage & ~FLAGS_MASK) | PAGE_KERNEL_EXEC;
@@ -1044,6 +1194,7 @@ export class Shadow implements ShadowPageTables {
     this.resetSlot(0);
     this.slots[SLOT_TOP] = top;
     this.slots[SLOT_GPGDIR] = topGpa;
+    this.slots[SLOT_OWNERS] = 1; // vCPU 0 boots on it
     this.misc[MISC_SHADOW_PAGES] += this.pae ? 2 : 1;
     if (this.pae) this.sstore(top + SWITCHER_PGD_INDEX_PAE * 8, pmd | PTE_P);
     return topGpa;

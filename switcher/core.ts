@@ -70,10 +70,6 @@ function enterGuest(c: LgCpu): void {
   const lg = c.lg, cpu = c.cpu;
   copyInGuestInfo(c);
   c.setReg('trapnum', TRAPNUM_SWITCHER);
-  // The regs page is writable from ring 1 (as in lguest): never let the guest's copy of EFLAGS raise its
-  // IOPL or turn on VM/NT, nor its CS ask for ring 0 (the IRET runs at ring 0 and would allow both).
-  c.setReg('eflags', (c.reg('eflags') & ~EFLAGS_FORBIDDEN) | IF | FLAG_RESERVED1);
-  if ((c.reg('cs') & 3) === 0) { lg.kill(`bad guest CS 0x${c.reg('cs').toString(16)}`); return; }
   const cr3 = lg.shadow.mapSwitcher(c, c.switcherPtePage) >>> 0;
   cpu.cr0 = CR0_PE | CR0_ET | CR0_WP | CR0_PG;
   cpu.cr4 = lg.pae ? CR4_PAE : 0;
@@ -103,6 +99,14 @@ function enterGuest(c: LgCpu): void {
   cpu.eip = (lg.paging.switcherAddr + lg.switcher.returnOffset) | 0;
   cpu.pendingIrq = -1;
   cpu.halted = false;
+  // [H:138] Last of all, the saved registers the Switcher's IRET will load. The regs page is writable
+  // from ring 1 (as in lguest), but only by this vCPU (its own Switcher PTE page, [H:030]), and this
+  // vCPU is here in the Host: nothing can change them between this check and the IRET. Never let the
+  // guest's EFLAGS raise its IOPL or turn on VM/NT, nor its CS ask for ring 0 (the IRET runs at ring 0
+  // and would allow both).
+  c.setReg('eflags', (c.reg('eflags') & ~EFLAGS_FORBIDDEN) | IF | FLAG_RESERVED1);
+  const cs = c.reg('cs');
+  if ((cs & 3) === 0) lg.kill(`bad guest CS 0x${cs.toString(16)}`);
 }
 
 /** Does the Host want the running guest back (an interrupt it could deliver or must flag)? */
@@ -127,7 +131,8 @@ function answerShootdown(c: LgCpu): void {
 
 export function flushVcpuTlb(c: LgCpu): void {
   c.cpu.flushTlb(true);
-  if (c.lg.pae && !loadPdptes(c.cpu)) c.lg.kill('bad shadow PDPTE');
+  // A vCPU that never entered has no CR3 yet (its first entry loads the PDPTEs).
+  if (c.lg.pae && c.lastCr3 !== -1 && !loadPdptes(c.cpu)) c.lg.kill('bad shadow PDPTE');
 }
 
 /** Must this vCPU stop: the Launcher said so, or another vCPU ended the guest. */

@@ -10,7 +10,7 @@ import { flushVcpuTlb } from './core.ts';
 import { INITIAL_EFLAGS, KERNEL_CS, KERNEL_DS, LGUEST_REGS_PAGE_OFFSET, LGUEST_REGS_SIZE } from './layout.ts';
 import { populateSwitcherPtePage, setupGuestGdt, setupReadOnlyPage } from './segments.ts';
 
-export interface StartOptions extends Omit<GuestConfig, 'switcher' | 'switcherCodePage' | 'switcherPtePage'> {
+export interface StartOptions extends Omit<GuestConfig, 'switcher' | 'switcherCodePage'> {
   /** Guest-physical entry point (e_entry). */
   entry: number;
   /** Bytes of initrd at the top of RAM (page-rounded), for the boot page tables' placement. */
@@ -25,26 +25,24 @@ export interface SecondaryStart {
   pgdir: number;
 }
 
-/** The Switcher code page, the guest seen from this vCPU's worker, and the vCPU with its Switcher pages. */
+/** The Switcher code page, the guest seen from this vCPU's worker, and the vCPU with its own Switcher pages. */
 function createVcpu(opts: StartOptions): { lg: Lguest; vcpu: LgCpu } {
   const switcher = assembleSwitcher();
   const id = opts.link.id, ctrl = opts.link.ctrl;
-  // The Switcher code page and PTE page are the guest's, set up by vCPU 0: every shadow top level points
-  // at the one PTE page, and the top levels are shared by all vCPUs (each vCPU maps its own pair of
-  // pages at its own slots there, so no vCPU's entry ever unmaps another's).
-  let codePage: number, ptePage: number;
+  // [H:015] The Switcher code page is the guest's, set up by vCPU 0 and mapped read-only by every vCPU.
+  // The Switcher PTE page is each vCPU's own (lguest's per-CPU one): it maps the code page and this
+  // vCPU's regs and read-only pages, and nothing of any other vCPU's, so no vCPU can even read another's
+  // saved registers, let alone rewrite them between the Host's checks and the Switcher's IRET.
+  let codePage: number;
   if (id === 0) {
     codePage = opts.pool.alloc();
-    ptePage = opts.pool.alloc();
-    if (codePage < 0 || ptePage < 0) throw new Error('the Host pool has no room for the Switcher');
+    if (codePage < 0) throw new Error('the Host pool has no room for the Switcher');
     opts.mem.writeBytes(codePage, switcher.bytes);
     Atomics.store(ctrl, CTRL.switcherCode, codePage);
-    Atomics.store(ctrl, CTRL.switcherPte, ptePage);
   } else {
     codePage = Atomics.load(ctrl, CTRL.switcherCode);
-    ptePage = Atomics.load(ctrl, CTRL.switcherPte);
   }
-  const lg = new Lguest({ ...opts, switcher, switcherCodePage: codePage, switcherPtePage: ptePage });
+  const lg = new Lguest({ ...opts, switcher, switcherCodePage: codePage });
   const cpu = new CPU(opts.mem, id);
   // Locked instructions need real atomics only when another vCPU thread shares the memory.
   cpu.sharedMemory = opts.link.ncpus > 1;

@@ -59,8 +59,6 @@ export interface GuestConfig {
   switcher: SwitcherCode;
   /** hpa of the Switcher code page (in the pool). */
   switcherCodePage: number;
-  /** hpa of the Switcher PTE page: one per guest, mapping the code page and every vCPU's pair of pages. */
-  switcherPtePage: number;
   /** Early console bytes (NOTIFY of a string), and device notifications. */
   console(bytes: Uint8Array): void;
   /** A NOTIFY the Launcher's devices should see (an address in the device page or a ring); false: not a
@@ -81,7 +79,6 @@ export class Lguest {
   readonly pool: HostPool;
   readonly switcher: SwitcherCode;
   readonly switcherCodePage: number;
-  readonly switcherPtePage: number;
   readonly shadow: ShadowPageTables;
   readonly config: GuestConfig;
   readonly link: SmpLink;
@@ -114,7 +111,6 @@ export class Lguest {
     this.pool = config.pool;
     this.switcher = config.switcher;
     this.switcherCodePage = config.switcherCodePage;
-    this.switcherPtePage = config.switcherPtePage;
     this.link = config.link;
     const self = this;
     this.shadow = config.makeShadow({
@@ -194,7 +190,7 @@ export class LgCpu implements ShadowVcpu {
   /** This vCPU's Switcher pages (hpa): the regs page (RW) and the read-only page. */
   readonly regsPage: number;
   readonly roPage: number;
-  /** The guest's Switcher PTE page (hpa), which maps this vCPU's pair at its own slots. */
+  /** This vCPU's own Switcher PTE page (hpa): the code page and this vCPU's pair, nothing else. */
   readonly switcherPtePage: number;
   /** Their virtual addresses inside the Switcher region. */
   readonly regsVa: number;
@@ -230,11 +226,12 @@ export class LgCpu implements ShadowVcpu {
     const base = lg.paging.switcherAddr;
     this.regsVa = (base + (1 + 2 * id) * PAGE_SIZE) >>> 0;
     this.roVa = (base + (2 + 2 * id) * PAGE_SIZE) >>> 0;
-    const r = lg.pool.alloc(), ro = lg.pool.alloc();
-    if (r < 0 || ro < 0) throw new Error('the Host pool has no room for the Switcher pages');
+    const r = lg.pool.alloc(), ro = lg.pool.alloc(), pte = lg.pool.alloc();
+    if (r < 0 || ro < 0 || pte < 0) throw new Error('the Host pool has no room for the Switcher pages');
     this.regsPage = r;
     this.roPage = ro;
-    this.switcherPtePage = lg.switcherPtePage;
+    this.switcherPtePage = pte;
+
   }
 
   invalidate(lin?: number): void {

@@ -128,9 +128,10 @@ function defaultIdtEntry(c: LgCpu, vector: number, guestHi: number | null): [num
 
 /** [H:030] Populate the Switcher PTE page (seed populate_switcher_pte_page): the code page read-only,
  *  this vCPU's regs page writable, its read-only page read-only; nothing else, and no USER bit anywhere.
- *  The Switcher slot of every shadow points here (ShadowPageTables.mapSwitcher). The seed has one such
- *  page per physical CPU; here it is one per guest, holding every vCPU's pair at that vCPU's slots, since
- *  the vCPUs of an SMP guest share their shadow top levels (vCPU 0 zeroes it, each vCPU adds its pair). */
+ *  Every vCPU has its own such page (the seed's is per physical CPU), and the Switcher slot of a shadow
+ *  top level points at the page of the one vCPU that runs on it (ShadowPageTables.mapSwitcher; a top
+ *  level is never shared by two vCPUs, mmu/README.md). Another vCPU's pages, at their slots, are simply
+ *  not mapped: touching them is a page fault, and no vCPU can rewrite another's saved registers. */
 export function populateSwitcherPtePage(c: LgCpu): void {
   const { mem, paging } = c.lg;
   const first = 0; // SWITCHER_ADDR is the start of the slot this page maps
@@ -138,7 +139,7 @@ export function populateSwitcherPtePage(c: LgCpu): void {
     mem.write32(c.switcherPtePage + index * paging.pteSize, hpa | flags);
     if (paging.pteSize === 8) mem.write32(c.switcherPtePage + index * 8 + 4, 0);
   };
-  if (c.id === 0) mem.fill(c.switcherPtePage, PAGE_SIZE, 0);
+  mem.fill(c.switcherPtePage, PAGE_SIZE, 0);
   put(first, c.lg.switcherCodePage, _PAGE_PRESENT | _PAGE_ACCESSED);
   put(first + 1 + 2 * c.id, c.regsPage, _PAGE_PRESENT | _PAGE_ACCESSED | _PAGE_RW);
   put(first + 2 + 2 * c.id, c.roPage, _PAGE_PRESENT | _PAGE_ACCESSED);

@@ -30,10 +30,8 @@ export const CTRL = {
   /** Workers still running this guest; the last one out tears the shadow tables down. */
   alive: 7,
   kicks: 8,
-  /** hpa of the guest's Switcher code page and Switcher PTE page (set up by vCPU 0; one per guest, since
-   *  the shadow top levels that point at the PTE page are shared by every vCPU). */
+  /** hpa of the guest's Switcher code page (set up by vCPU 0; each vCPU has its own Switcher PTE page). */
   switcherCode: 24,
-  switcherPte: 25,
   /** First word of vCPU 0's block. */
   vcpuBase: 32,
   vcpuWords: 16,

@@ -1,12 +1,14 @@
 /**
  * Control transfers: JMP, Jcc, CALL, RET (near, relative and indirect), LOOP/LOOPE/LOOPNE/JECXZ, the
  * software interrupts INT n / INT3 / INTO / INT1, BOUND, and the far transfers JMP/CALL/RET far and IRET
- * in protected mode, with call gates (privilege change and parameter copy). Task switches through task
- * gates or TSS descriptors end the run with ExitReason.Unsupported.
+ * in protected mode, with call gates (privilege change and parameter copy). A task gate or TSS that is
+ * not present, busy or not allowed raises #NP/#GP as the i386 does; the task switch itself is not
+ * implemented and ends the run with ExitReason.Unsupported.
  */
 import { BR, CS, DB, ECX, ESP, GP, IF, IOPL_MASK, NP, NT, OF_VEC, SS, SS_VEC, TS_VEC, VM } from '../constants.ts';
 import { type CPU, FAULT } from '../cpu.ts';
 import { ExitReason } from '../exits.ts';
+import { checkTaskGateTss } from '../interrupts.ts';
 import { defineOp } from './registry.ts';
 import { desc, descAttr, descBase, descLimit, nullInaccessibleSegments, readDescriptor, setAccessed } from '../segments.ts';
 
@@ -187,8 +189,15 @@ function farJump(c: CPU, sel: number, offset: number, call: boolean, opsize: num
   }
   switch (type) {
     case 0x0c: case 0x04: return callGate(c, sel, call);
-    case 0x05: case 0x01: case 0x09: case 0x03: case 0x0b:
+    case 0x05: case 0x01: case 0x09: {
+      // A task gate or an available TSS: the i386's checks (SDM JMP/CALL, TASK-GATE and TASK-STATE-
+      // SEGMENT), then the task switch, which is not implemented. A busy TSS falls to #GP below.
+      const dpl = (hi >>> 13) & 3;
+      if (dpl < c.cpl || dpl < (sel & 3)) c.raise(GP, err);
+      if ((hi & 0x8000) === 0) c.raise(NP, err);
+      if (type === 0x05) checkTaskGateTss(c, desc.lo >>> 16, 0);
       return unsupported(c, `far ${call ? 'call' : 'jmp'} to task gate or TSS 0x${sel.toString(16)}: task switching is not supported`);
+    }
     default: c.raise(GP, err);
   }
 }

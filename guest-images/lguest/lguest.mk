@@ -20,6 +20,8 @@ LGUEST_GUESTS += smp
 LGUEST_GUESTS += smp-stress
 # The plug-in experiments (examples/plugins/): need `run --plugin`.
 LGUEST_GUESTS += pvclock pagehash
+# The Host-isolation attack guests (issue 10; test/guests/isolation-host.test.ts).
+LGUEST_GUESTS += attack-regs attack-stack attack-task attack-sparse
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 
@@ -39,6 +41,7 @@ LGUEST_EXTRA_bench-switch := bench-switch_blob
 # The secondary-vCPU path (runtime/vcpu.c, vcpu_entry.S: the lguest-ts SMP extension), only for smp.
 LGUEST_EXTRA_smp := vcpu vcpu_entry
 LGUEST_EXTRA_smp-stress := vcpu vcpu_entry
+LGUEST_EXTRA_attack-regs := vcpu vcpu_entry
 # Objects from outside lguest/ (the same file in both variants): the workload is the very object the bare
 # kernel build/bench.elf links, so both run the same instructions.
 LGUEST_LINK_bench-lguest := $(OBJ)/workload/workload.o

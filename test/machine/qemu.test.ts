@@ -44,6 +44,7 @@ const DISAGREEMENTS: Disagreement[] = [
   { kernel: 'exceptions', rule: 'a misaligned access at CPL 3 with CR0.AM and EFLAGS.AC set raises #AC(0) (SDM Vol. 3A 6.15 "Interrupt 17", 2.5)', qemu: 'no alignment checking', match: oneOf('#AC misaligned load at CPL 3 with AM=1 AC=1') },
   { kernel: 'paging', rule: 'a #PF for a reserved bit has P = 1 with RSVD (SDM Vol. 3A 4.7 "Page-Fault Exceptions")', qemu: 'RSVD with P = 0', match: oneOf('32-bit: 4 MiB PDE with reserved bit 21 set', 'PAE: 2 MiB PDE with reserved bit 50 set', 'PAE: PTE with reserved bit 50 set, ring 3 write') },
   { kernel: 'paging', rule: 'MOV to CR3 raises #GP(0) when a present PDPTE has a reserved bit set (SDM Vol. 3A 4.4.1 "PDPTE Registers")', qemu: 'no fault', match: oneOf('PAE: mov cr3 with a reserved bit in a PDPTE') },
+  { kernel: 'rings', rule: 'JMP/CALL through a task gate whose TSS selector is local (TI = 1) raises #GP(TSS selector) (SDM Vol. 2A JMP and CALL, TASK-GATE)', qemu: '#TS(TSS selector)', match: oneOf('ljmp through a task gate naming an LDT selector') },
   { kernel: 'paging', rule: 'MOV to CR3 does not invalidate global translations (SDM Vol. 3A 4.10.4.1; keeping them is permitted, and what our TLB does)', qemu: 'flushes global pages too', match: oneOf('32-bit: global page before remap / after CR3 reload / after invlpg', 'PAE: global page before remap / after CR3 reload / after invlpg') },
 ];
 

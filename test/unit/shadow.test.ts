@@ -224,11 +224,63 @@ for (const pae of modes) {
       expect(v.access(sw + 0x3000, false, false)).toEqual({ killed: `${KillReason.switcher} 0x${(sw + 0x3000).toString(16)}` });
     });
 
-    it('kills when the Host pool runs out', () => {
-      const { g, top, v, host } = setup(pae);
+    it('kills when the Host pool runs out and there is nothing to reclaim', () => {
+      const { env, g, top, v, boot, sh, host } = setup(pae, { vcpus: 2 });
+      sh.newPagetable(env.vcpus[1], boot); // the other top level is in use: not to be evicted
       g.map(top, 0x400000, 9, PTE_P);
       host.shrinkPool(0);
       expect(v.access(0x400000, false, false)).toEqual({ killed: KillReason.outOfPages });
+    });
+
+    // S:340: sparse mappings (one shadow page-table page each) in 3 top levels, more than the pool holds.
+    // (The guest's own tables stay below PFN_LIMIT: the harness's pool follows guest RAM.)
+    it('a dry pool evicts unused top levels, then page-table pages; references stay exact', () => {
+      const { env, g, top, v, sh, host } = setup(pae, { poolPages: 24 });
+      const tops = [top, g.top(), g.top()];
+      const span = pae ? 2 << 20 : 4 << 20;
+      const vas = Array.from({ length: 8 }, (_, i) => 0x400000 + i * 2 * span);
+      tops.forEach((t, n) => vas.forEach((va, i) => g.map(t, va, 1 + ((n * 8 + i) % 60), PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D)));
+      v.esp1 = 0; v.stackPages = 0;
+      for (let round = 0; round < 3; round++) {
+        for (const [n, t] of tops.entries()) {
+          sh.newPagetable(v, t);
+          for (const [i, va] of vas.entries()) {
+            expect(v.access(va, true, true)).toEqual({ frame: MEM_BASE + ((1 + ((n * 8 + i) % 60)) << 12) });
+          }
+          expect(checkShadows(env)).toEqual([]);
+        }
+      }
+      expect(host.kills).toEqual([]);
+      expect(sh.stats.poolEvictedSlots).toBeGreaterThan(0);
+      // One top level alone needs more than the pool: its own page-table pages go too.
+      const big = g.top();
+      const many = Array.from({ length: 24 }, (_, i) => 0x400000 + i * span);
+      many.forEach((va, i) => g.map(big, va, 1 + (i % 60), PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D));
+      expect(g.next).toBeLessThanOrEqual(PFN_LIMIT);
+      sh.newPagetable(v, big);
+      for (const [i, va] of many.entries()) expect(v.access(va, false, true)).toEqual({ frame: MEM_BASE + ((1 + (i % 60)) << 12) });
+      expect(host.kills).toEqual([]);
+      expect(sh.stats.poolEvictedTables).toBeGreaterThan(0);
+      expect(checkShadows(env)).toEqual([]);
+      sh.releaseAll();
+      expect(sh.stats.leakedFrames).toBe(0);
+      expect(sh.stats.shadowPagesInUse).toBe(0);
+      for (let pfn = 0; pfn < PFN_LIMIT; pfn++) expect(sh.frameRefs(pfn)).toBe(0);
+    });
+
+    it('reclaim never drops the pinned kernel stack', () => {
+      const { g, top, v, sh, host } = setup(pae, { poolPages: 8 });
+      const span = pae ? 2 << 20 : 4 << 20;
+      const STACK = KA + 0x10000;
+      g.map(top, STACK, 20, PTE_P | PTE_RW | PTE_A | PTE_D, KDIR);
+      v.esp1 = STACK + 0x1000; v.stackPages = 1;
+      sh.pinStackPages(v);
+      const vas = Array.from({ length: 12 }, (_, i) => 0x400000 + i * span);
+      vas.forEach((va, i) => g.map(top, va, 30 + i, PTE_P | PTE_RW | PTE_US | PTE_A | PTE_D));
+      for (const va of vas) v.access(va, false, true);
+      expect(host.kills).toEqual([]);
+      expect(sh.stats.poolEvictedTables).toBeGreaterThan(0);
+      expect(spte(v.env, STACK) & (PTE_P | PTE_RW)).toBe(PTE_P | PTE_RW);
     });
 
     it('kills when the top level is not in guest memory', () => {
@@ -404,6 +456,43 @@ for (const pae of modes) {
       const { g, v, sh } = setup(pae, { shadow: { eviction: 'random', random: () => 0.3 } });
       sh.newPagetable(v, g.top());
       expect(v.pgdIndex).toBe(1);
+    });
+
+    // Issue 10, defect 1: a top level's Switcher entry maps one vCPU's Switcher pages only, so two vCPUs
+    // on the same guest top level each get a shadow of their own, and changes reach both.
+    it('two vCPUs on one guest top level get a shadow each, each with its own Switcher PTE page', () => {
+      const { env, g, top, sh, host } = setup(pae, { vcpus: 2 });
+      const [v0, v1] = env.vcpus;
+      sh.newPagetable(v1, top);
+      expect(v1.pgdIndex).not.toBe(v0.pgdIndex);
+      expect(sh.slotGpgdir(v1.pgdIndex)).toBe(top);
+      const pte0 = env.switcherPtePage, pte1 = pte0 + 0x1000; // any page-aligned hpa will do for the entry
+      const entryOf = (slot: number): number => {
+        const t = sh.slotTop(slot);
+        return pae ? ((env.mem.i32[(t + 24) >>> 2] & ~0xfff) >>> 0) + 511 * 8 : t + 1023 * 4;
+      };
+      sh.mapSwitcher(v0, pte0);
+      sh.mapSwitcher(v1, pte1);
+      expect(env.mem.i32[entryOf(v0.pgdIndex) >>> 2]).toBe(pte0 | PAGE_KERNEL_EXEC);
+      expect(env.mem.i32[entryOf(v1.pgdIndex) >>> 2]).toBe(pte1 | PAGE_KERNEL_EXEC);
+      // A user mapping both shadows hold: SET_PTE and FLUSH_TLB(0) reach both.
+      const pteAddr = g.map(top, 0x400000, 9, PTE_P | PTE_RW | PTE_US | PTE_A);
+      for (const v of [v0, v1]) expect(v.access(0x400000, false, true)).toEqual({ frame: MEM_BASE + (9 << 12) });
+      gwriteEntry(env, pteAddr, (10 << 12) | PTE_P | PTE_RW | PTE_US | PTE_A);
+      sh.setPte(v0, top, 0x400000, (10 << 12) | PTE_P | PTE_RW | PTE_US | PTE_A, 0);
+      for (const v of [v0, v1]) expect(spte(env, 0x400000, v.pgdIndex) & ~0xfff).toBe(MEM_BASE + (10 << 12));
+      sh.flushUser(v1);
+      for (const v of [v0, v1]) expect(spte(env, 0x400000, v.pgdIndex)).toBe(0);
+      expect(host.kills).toEqual([]);
+      expect(checkShadows(env).filter((p) => !p.includes('Switcher slot'))).toEqual([]);
+    });
+
+    it('mapSwitcher refuses to map a vCPU\'s Switcher pages into a top level another vCPU runs on', () => {
+      const { env, sh, host } = setup(pae, { vcpus: 2 });
+      const [v0, v1] = env.vcpus;
+      v1.pgdIndex = v0.pgdIndex; // a Host bug: v1 never switched to a slot of its own
+      sh.mapSwitcher(v1, env.switcherPtePage);
+      expect(host.kills[0]).toBe(`${KillReason.sharedTop} ${v0.pgdIndex}`);
     });
 
     it('LRU does not take a slot another vCPU runs on', () => {

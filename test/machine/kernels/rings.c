@@ -15,6 +15,19 @@
 #define G_RODATA   (GDT_SCRATCH + 4)   /* read-only data, DPL 0, byte limit 0x1234, accessed */
 #define G_RWDATA3  (GDT_SCRATCH + 5)   /* writable data, DPL 3, G=1, accessed */
 #define G_CODE0A   (GDT_SCRATCH + 6)   /* readable code, DPL 0, G=1, accessed */
+/* Task gates and TSS descriptors (none of them may ever start a task switch: each check faults first). */
+#define G_TSS_NP   (GDT_SCRATCH + 10)  /* available 32-bit TSS, not present */
+#define G_TSS_BUSY (GDT_SCRATCH + 11)  /* busy 32-bit TSS, present */
+#define G_TGATE_NP (GDT_SCRATCH + 12)  /* task gate, not present, -> G_TSS_NP */
+#define G_TGATE_NT (GDT_SCRATCH + 13)  /* task gate DPL 0, present, -> G_TSS_NP */
+#define G_TGATE_BT (GDT_SCRATCH + 14)  /* task gate, present, -> G_TSS_BUSY */
+#define G_TGATE_LT (GDT_SCRATCH + 15)  /* task gate, present, -> a selector in the LDT */
+#define G_TSS_AV0  (GDT_SCRATCH + 16)  /* available 32-bit TSS, present, DPL 0 (used from ring 3 only) */
+#define V_TG_NP    0x60                /* IDT: task gate, not present */
+#define V_TG_TSSNP 0x61                /* IDT: task gate -> G_TSS_NP */
+#define V_TG_BUSY  0x62                /* IDT: task gate -> G_TSS_BUSY */
+#define TSS_TYPE_AVAIL32 0x09
+#define TSS_TYPE_BUSY32  0x0B
 #define V_TO_RING1 0x51                /* int gate DPL 3 -> ring 1 code */
 #define V_TO_RING2 0x52                /* int gate DPL 3 -> ring 2 code */
 #define INNER_MAGIC 0x494E4E52
@@ -23,6 +36,33 @@ static void set_call_gate(int idx, u32 target, u16 sel, int params, int dpl) {
     struct gate *g = (struct gate *)&gdt[idx];
     g->off_lo = target & 0xFFFF; g->off_hi = target >> 16; g->sel = sel;
     g->zero = (u8)params; g->type_attr = (u8)(0x80 | (dpl << 5) | GATE_CALL32);
+}
+
+static void set_task_gate(int idx, u16 tss_sel, int dpl, int present) {
+    struct gate *g = (struct gate *)&gdt[idx];
+    g->off_lo = 0; g->off_hi = 0; g->sel = tss_sel; g->zero = 0;
+    g->type_attr = (u8)((present ? 0x80 : 0) | (dpl << 5) | GATE_TASK);
+}
+
+/* Far transfers to task gates and TSS descriptors: `far_sel` is the selector used. */
+static volatile u32 far_sel;
+static void t_ljmp_far(void *a) {
+    struct { u32 off; u16 sel; } __attribute__((packed)) fp = { 0, (u16)far_sel };
+    __asm__ volatile(AT_FAULT("ljmp *%0") :: "m"(fp) : "memory");
+}
+static void t_lcall_far(void *a) {
+    struct { u32 off; u16 sel; } __attribute__((packed)) fp = { 0, (u16)far_sel };
+    __asm__ volatile(AT_FAULT("lcall *%0") :: "m"(fp) : "memory");
+}
+static u32 u_ljmp_far(void) { t_ljmp_far(0); return 0; }
+static void t_int_tg_np(void *a) { __asm__ volatile(AT_FAULT("int $0x60") ::: "memory"); }
+static void t_int_tg_tssnp(void *a) { __asm__ volatile(AT_FAULT("int $0x61") ::: "memory"); }
+static void t_int_tg_busy(void *a) { __asm__ volatile(AT_FAULT("int $0x62") ::: "memory"); }
+
+static void far_case(const char *desc, void (*fn)(void *), u32 sel, int want_vec, u32 want_err) {
+    far_sel = sel;
+    int v = try_call(fn, 0);
+    expect(desc, v, want_vec, want_err, fault_eip, 0, SHOW_ERR | SHOW_EIP);
 }
 
 /* What the inner-ring handlers and call-gate targets saw: their CS, SS, ESP and the words on
@@ -185,6 +225,36 @@ int kmain(void) {
            -1, SEL(G_CONF0, 3), SEL_UCODE);
     v = run_ring(3, u_call_nonconforming, 0);
     expect("lcall ring 3 -> non-conforming DPL 0 code", v, V_GP, SEL_KCODE, fault_eip, 0, SHOW_ERR | SHOW_EIP);
+
+    /* Task gates and TSS descriptors: the checks before a task switch (SDM JMP/CALL TASK-GATE and
+       TASK-STATE-SEGMENT, INT n TASK-GATE). Every case faults before any switch would start. */
+    gdt_set(G_TSS_NP, (u32)&tss, 0x67, (u8)(ACC_DPL(0) | TSS_TYPE_AVAIL32), 0);
+    gdt_set(G_TSS_BUSY, (u32)&tss, 0x67, (u8)(ACC_P | ACC_DPL(0) | TSS_TYPE_BUSY32), 0);
+    gdt_set(G_TSS_AV0, (u32)&tss, 0x67, (u8)(ACC_P | ACC_DPL(0) | TSS_TYPE_AVAIL32), 0);
+    set_task_gate(G_TGATE_NP, SEL(G_TSS_NP, 0), 3, 0);
+    set_task_gate(G_TGATE_NT, SEL(G_TSS_NP, 0), 0, 1);
+    set_task_gate(G_TGATE_BT, SEL(G_TSS_BUSY, 0), 3, 1);
+    set_task_gate(G_TGATE_LT, 0x14, 3, 1);
+    idt_set(V_TG_NP, 0, SEL(G_TSS_NP, 0), GATE_TASK, 0, 0);
+    idt_set(V_TG_TSSNP, 0, SEL(G_TSS_NP, 0), GATE_TASK, 0, 1);
+    idt_set(V_TG_BUSY, 0, SEL(G_TSS_BUSY, 0), GATE_TASK, 0, 1);
+    far_case("ljmp to a not-present TSS", t_ljmp_far, SEL(G_TSS_NP, 0), V_NP, SEL(G_TSS_NP, 0));
+    far_case("lcall to a not-present TSS", t_lcall_far, SEL(G_TSS_NP, 0), V_NP, SEL(G_TSS_NP, 0));
+    far_case("ljmp to a busy TSS", t_ljmp_far, SEL(G_TSS_BUSY, 0), V_GP, SEL(G_TSS_BUSY, 0));
+    far_case("lcall to the current (busy) TSS", t_lcall_far, SEL_TSS, V_GP, SEL_TSS);
+    far_case("ljmp to a not-present task gate", t_ljmp_far, SEL(G_TGATE_NP, 0), V_NP, SEL(G_TGATE_NP, 0));
+    far_case("lcall through a task gate to a not-present TSS", t_lcall_far, SEL(G_TGATE_NT, 0), V_NP, SEL(G_TSS_NP, 0));
+    far_case("ljmp through a task gate to a busy TSS", t_ljmp_far, SEL(G_TGATE_BT, 0), V_GP, SEL(G_TSS_BUSY, 0));
+    far_case("ljmp through a task gate naming an LDT selector", t_ljmp_far, SEL(G_TGATE_LT, 0), V_GP, 0x14);
+    far_sel = SEL(G_TGATE_NT, 3);
+    v = run_ring(3, u_ljmp_far, 0);
+    expect("ljmp at ring 3 to a DPL 0 task gate", v, V_GP, SEL(G_TGATE_NT, 0), fault_eip, 0, SHOW_ERR | SHOW_EIP);
+    far_sel = SEL(G_TSS_AV0, 3);
+    v = run_ring(3, u_ljmp_far, 0);
+    expect("ljmp at ring 3 to a DPL 0 available TSS", v, V_GP, SEL(G_TSS_AV0, 0), fault_eip, 0, SHOW_ERR | SHOW_EIP);
+    far_case("int through a not-present task gate", t_int_tg_np, 0, V_NP, V_TG_NP * 8 + 2);
+    far_case("int through a task gate to a not-present TSS", t_int_tg_tssnp, 0, V_NP, SEL(G_TSS_NP, 0));
+    far_case("int through a task gate to a busy TSS", t_int_tg_busy, 0, V_GP, SEL(G_TSS_BUSY, 0));
 
     /* lar, lsl, verr, verw at ring 0. */
     check_lar("flat code DPL 0 accessed", SEL(G_CODE0A, 0), 1, 0x00C09B00);
