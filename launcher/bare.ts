@@ -29,6 +29,7 @@ import {
 export const EXIT_GUEST_STOPPED = 4; // HLT with nothing to wake it, triple fault, unsupported feature
 export const EXIT_TIMEOUT = 124; // --timeout ran out (as timeout(1) reports it)
 export const EXIT_KILLED_BY_DEBUGGER = 6; // gdb's kill (--gdb)
+export const EXIT_STOPPED = 130; // the library API's stop() (launcher/api.ts), as for Ctrl-C in lguest mode
 
 /** How a bare run ended. */
 export type BareEnd = 'device-exit' | 'halt' | 'triple-fault' | 'unsupported' | 'budget' | 'timeout' | 'stopped';
@@ -306,7 +307,7 @@ export async function runBare(opts: RunOptions, io: BareIo = PROCESS_IO): Promis
       io.message(`lguest-ts: ${message} (${m.cpu.retired} instructions)\n${m.registerDump()}\n`);
       ended(stopped ? 'stopped' : 'timeout', message);
       await gdb?.server.finish({ kind: 'terminated', signal: SIGALRM });
-      return EXIT_TIMEOUT;
+      return stopped ? EXIT_STOPPED : EXIT_TIMEOUT;
     }
     if (gdb !== undefined || io.cooperative) await new Promise<void>((res) => setImmediate(res));
   }

@@ -31,6 +31,23 @@ export interface RunOptions {
   gdbPort?: number;
 }
 
+/** What is wrong with these `run` options, in the CLI's words, or undefined when nothing is (the CLI and
+ *  the library API, launcher/api.ts, check the same rules). */
+export function runArgsProblem(a: {
+  bare: boolean; mem: number; cpus: number; timeout?: number; gdb?: number; debugExitOk?: number; block?: string; rng: boolean;
+}): string | undefined {
+  if (!Number.isInteger(a.mem) || a.mem < 2 || a.mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${a.mem}`;
+  if (!Number.isInteger(a.cpus) || a.cpus < 1 || a.cpus > 8) return `--cpus must be an integer from 1 to 8, not ${a.cpus}`;
+  const t = a.timeout;
+  if (t !== undefined && (!Number.isFinite(t) || t <= 0)) return `--timeout must be a positive number of seconds, not ${t}`;
+  if (a.gdb !== undefined && (!Number.isInteger(a.gdb) || a.gdb < 0 || a.gdb > 65535)) return `--gdb must be a TCP port from 1 to 65535 (0: any free one), not ${a.gdb}`;
+  const ok = a.debugExitOk;
+  if (ok !== undefined && (!Number.isInteger(ok) || ok < 0 || ok > 0xffffffff)) return `--debug-exit-ok must be an integer from 0 to 0xffffffff, not ${ok}`;
+  if (ok !== undefined && !a.bare) return '--debug-exit-ok is for bare mode (--bare)';
+  if (a.bare && (a.block !== undefined || a.rng)) return '--block and --rng are for lguest mode (not --bare)';
+  return undefined;
+}
+
 export function runCommand(y: Argv): Argv {
   return y.command(
     'run <image>',
@@ -50,21 +67,11 @@ export function runCommand(y: Argv): Argv {
       .option('stats-json', { type: 'string', describe: 'write statistics as JSON to FILE' })
       .option('debug-exit-ok', { type: 'number', describe: 'bare mode: a write of V to isa-debug-exit (port 0xF4) means success, exit status 0 instead of (V << 1) | 1' })
       .option('gdb', { type: 'number', describe: 'wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port, printed on stderr); lguest mode: one gdb thread per vCPU' })
-      .check((args) => {
-        const mem = args.mem as number;
-        if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
-        const cpus = args.cpus as number;
-        if (!Number.isInteger(cpus) || cpus < 1 || cpus > 8) return `--cpus must be an integer from 1 to 8, not ${args.cpus}`;
-        const t = args.timeout as number | undefined;
-        if (t !== undefined && (!Number.isFinite(t) || t <= 0)) return `--timeout must be a positive number of seconds, not ${t}`;
-        const gdb = args.gdb as number | undefined;
-        if (gdb !== undefined && (!Number.isInteger(gdb) || gdb < 0 || gdb > 65535)) return `--gdb must be a TCP port from 1 to 65535 (0: any free one), not ${args.gdb}`;
-        const ok = args['debug-exit-ok'] as number | undefined;
-        if (ok !== undefined && (!Number.isInteger(ok) || ok < 0 || ok > 0xffffffff)) return `--debug-exit-ok must be an integer from 0 to 0xffffffff, not ${ok}`;
-        if (ok !== undefined && !args.bare) return '--debug-exit-ok is for bare mode (--bare)';
-        if (args.bare && (args.block !== undefined || args.rng)) return '--block and --rng are for lguest mode (not --bare)';
-        return true;
-      }),
+      .check((args) => runArgsProblem({
+        bare: args.bare as boolean, mem: args.mem as number, cpus: args.cpus as number, timeout: args.timeout as number | undefined,
+        gdb: args.gdb as number | undefined, debugExitOk: args['debug-exit-ok'] as number | undefined,
+        block: args.block as string | undefined, rng: args.rng as boolean,
+      }) ?? true),
     async (args) => {
       const imageArg = args.image as string;
       const { path, info } = resolveImage(imageArg, args.pae as boolean);
