@@ -12,7 +12,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { UserError } from './errors.ts';
 import { listImages, resolveImage, type ImageInfo } from './images.ts';
-import { runArgsProblem, type RunOptions } from './commands/run.ts';
+import { runArgsProblem, type RunOptions } from './run-options.ts';
 import {
   bootLguest, EXIT_INTERRUPTED, EXIT_KILLED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT, MAX_RESTARTS, VcpuWorkers,
   type LguestResult, type LguestStats,

@@ -10,7 +10,7 @@ import { StaticPool } from 'node-worker-threads-pool';
 import type { ShadowStats } from '../mmu/shadow-api.ts';
 import type { BusDevices } from '../devices/lguest-bus.ts';
 import { SECTOR_SIZE } from '../devices/virtio-block.ts';
-import type { RunOptions } from './commands/run.ts';
+import type { RunOptions } from './run-options.ts';
 import { UserError } from './errors.ts';
 import { COMPILED } from './root.ts';
 import { prepareGuest } from './lguest-layout.ts';
