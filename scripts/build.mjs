@@ -8,7 +8,7 @@
 //   file is newer than that, and the sources through tsx otherwise.
 // Usage: node scripts/build.mjs [--if-needed]   (--if-needed: do nothing while the build is current)
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,9 @@ import { buildIsCurrent, SOURCE_DIRS } from '../launcher/build-state.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DIST = join(ROOT, 'dist');
+// Built beside dist/ and moved into place at the end, so that a CLI started meanwhile finds either the old
+// build or the new one, never a half-written one.
+const NEXT = join(ROOT, 'dist.next');
 
 if (process.argv.includes('--if-needed') && buildIsCurrent(ROOT)) process.exit(0);
 
@@ -28,16 +31,17 @@ try {
   process.exit(0);
 }
 const startedAt = Date.now();
-rmSync(DIST, { recursive: true, force: true }); // no module left over from a file since deleted
-const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { stdio: 'inherit', cwd: ROOT });
+rmSync(NEXT, { recursive: true, force: true }); // a fresh folder: no module left over from a deleted source
+const r = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', NEXT], { stdio: 'inherit', cwd: ROOT });
 if (r.status !== 0) {
-  rmSync(DIST, { recursive: true, force: true }); // a half build must not be taken for a good one
+  rmSync(NEXT, { recursive: true, force: true });
+  rmSync(join(DIST, 'build.json'), { force: true }); // the old build no longer matches the sources
   process.stderr.write('lguest-ts build: tsc failed; the CLI will run the sources through tsx\n');
   process.exit(r.status ?? 1);
 }
 let declarations = 0;
 for (const dir of SOURCE_DIRS) {
-  const base = join(DIST, dir);
+  const base = join(NEXT, dir);
   if (!existsSync(base)) continue;
   for (const name of readdirSync(base, { recursive: true })) {
     if (!String(name).endsWith('.d.ts')) continue;
@@ -49,6 +53,11 @@ for (const dir of SOURCE_DIRS) {
     declarations++;
   }
 }
-writeFileSync(join(DIST, 'build.json'), JSON.stringify({ sourcesAt: startedAt, builtAt: Date.now(), node: process.version }, null, 2) + '\n');
+writeFileSync(join(NEXT, 'build.json'), JSON.stringify({ sourcesAt: startedAt, builtAt: Date.now(), node: process.version }, null, 2) + '\n');
+const old = join(ROOT, 'dist.old');
+rmSync(old, { recursive: true, force: true });
+if (existsSync(DIST)) renameSync(DIST, old);
+renameSync(NEXT, DIST);
+rmSync(old, { recursive: true, force: true });
 process.stderr.write(`lguest-ts build: dist/ built in ${((Date.now() - startedAt) / 1000).toFixed(1)} s (${declarations} declaration files)\n`);
 
