@@ -14,9 +14,12 @@
  *   vCPU at once, at --cpus 1, 2 and 4); and `lguest-ts run` as a user starts it: time to the guest's first
  *   console byte and peak RSS. See bench/README.md.
  *
- * Options: --iters N (default 2000; bench-smp runs N/2 per vCPU), --runs N (default 3), --json FILE
- * (default bench/results/latest.json), --smp-cpus LIST (default 1,2,4), --skip LIST (any of interp,
- * native, qemu, lguest, pae, micro, smp, cli). Benchmarks are not tests: nothing in npm test asserts a
+ * - start-up (bench/startup.ts): `lguest-ts run hello` to its first console byte and its peak RSS, from the
+ *   build and from the sources, and `npm start`, each the median over --startup-runs new processes.
+ *
+ * Options: --iters N (default 2000; bench-smp runs N/2 per vCPU), --runs N (default 3), --startup-runs N
+ * (default 7), --json FILE (default bench/results/latest.json), --smp-cpus LIST (default 1,2,4), --skip LIST
+ * (any of interp, native, qemu, lguest, pae, micro, smp, cli, startup). Benchmarks are not tests: nothing in npm test asserts a
  * time.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -28,6 +31,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { BareMachine, kernelCommandLine } from '../launcher/bare.ts';
 import { ExitReason } from '../emulator/exits.ts';
 import { cliFigures, counters, LguestBench } from './lguest.ts';
+import { startupFigures, startupRows } from './startup.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH_ELF = join(ROOT, 'guest-images/build/bench.elf');
@@ -41,11 +45,13 @@ const ITERS = Number(arg('iters', '2000'));
 const RUNS = Number(arg('runs', '3'));
 const JSON_OUT = arg('json', join(ROOT, 'bench/results/latest.json'));
 const SKIP = new Set(arg('skip', '').split(',').filter(Boolean));
+/** Processes per start-up figure (bench/startup.ts): each a median with its spread. */
+const STARTUP_RUNS = Number(arg('startup-runs', '7'));
 /** bench-smp's vCPU counts (1 is the base of the speed-up), and its iterations per vCPU. */
 const SMP_CPUS = arg('smp-cpus', '1,2,4').split(',').map(Number);
 const SMP_ITERS = Math.max(1, Math.floor(ITERS / 2));
-if (!Number.isInteger(ITERS) || ITERS < 1 || !Number.isInteger(RUNS) || RUNS < 1) {
-  process.stderr.write('bench: --iters and --runs must be positive integers\n');
+if (!Number.isInteger(ITERS) || ITERS < 1 || !Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(STARTUP_RUNS) || STARTUP_RUNS < 1) {
+  process.stderr.write('bench: --iters, --runs and --startup-runs must be positive integers\n');
   process.exit(2);
 }
 if (SMP_CPUS.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) {
@@ -203,6 +209,7 @@ const native = nativeFigures(bare.instructionsPerIteration);
 const qemu = qemuFigures(bare.instructionsPerIteration);
 const lguest = await lguestFigures();
 const cli = SKIP.has('cli') ? { skipped: 'skipped by --skip' } : await cliFigures(ROOT, Math.max(100, Math.floor(ITERS / 4)), RUNS);
+const startup = SKIP.has('startup') ? { skipped: 'skipped by --skip' } : await startupFigures(ROOT, STARTUP_RUNS);
 const result = {
   date: new Date().toISOString(),
   node: process.version,
@@ -218,6 +225,7 @@ const result = {
   qemu,
   lguest,
   cli,
+  startup,
 };
 
 const fmt = (x: number) => x.toFixed(1);
@@ -268,6 +276,8 @@ if ('firstByteSeconds' in cli) {
   rows.push(['run to first console byte', `${(cli.firstByteSeconds * 1000).toFixed(0)} ms`, `lguest-ts run bench-lguest (new process, --mem 64); exits after ${fmt(cli.exitSeconds)} s with iters=${cli.iterations}`]);
   rows.push(['peak RSS of that run', cli.peakRssBytes !== undefined ? `${(cli.peakRssBytes / 1048576).toFixed(0)} MiB` : '-', cli.peakRssNote ?? 'GNU time %M (the process, worker thread included)']);
 } else rows.push(['lguest-ts run (CLI)', '-', cli.skipped]);
+if ('hello' in startup) rows.push(...startupRows(startup));
+else rows.push(['start-up (run hello, npm start)', '-', startup.skipped]);
 process.stdout.write(`workload: ${fmt(bare.instructionsPerIteration)} instructions per iteration, ${ITERS} iterations (bench-smp: ${SMP_ITERS} on each vCPU), median of ${RUNS}\n`);
 process.stdout.write(`load average ${result.loadAverage.before.map((x) => x.toFixed(1)).join(' ')} before, ${result.loadAverage.after.map((x) => x.toFixed(1)).join(' ')} after; ${result.benchSeconds.toFixed(0)} s\n\n`);
 for (const [a, b, c] of rows) process.stdout.write(`${a.padEnd(32)} ${b.padStart(14)}   ${c}\n`);

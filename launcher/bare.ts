@@ -9,10 +9,10 @@
  * in-process, everything returned).
  */
 import { readFileSync } from 'node:fs';
-import { relative, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { relative } from 'node:path';
 import type { RunOptions } from './commands/run.ts';
 import { UserError } from './errors.ts';
+import { PACKAGE_ROOT as REPO_ROOT } from './root.ts';
 import { CPU } from '../emulator/cpu.ts';
 import { ExitReason, EXIT_NAMES } from '../emulator/exits.ts';
 import { CS, DS, ES, FS, GS, IF, SS, EAX, EBX, ESP } from '../emulator/constants.ts';
@@ -25,10 +25,12 @@ import {
   BOOT_GDT_LIMIT, BOOT_LAYOUT, MULTIBOOT_BOOTLOADER_MAGIC, checkFits, loadSegments, parseMultiboot, writeBootInfo,
 } from './multiboot.ts';
 
-import { EXIT_GUEST_STOPPED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT } from './exit-status.ts';
+import { EXIT_GUEST_STOPPED, EXIT_INTERRUPTED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT } from './exit-status.ts';
+/** The library API's stop() (launcher/api.ts) ends a bare run as Ctrl-C ends an lguest one. */
+export const EXIT_STOPPED = EXIT_INTERRUPTED;
 
 /** How a bare run ended. */
-export type BareEnd = 'device-exit' | 'halt' | 'triple-fault' | 'unsupported' | 'budget' | 'timeout';
+export type BareEnd = 'device-exit' | 'halt' | 'triple-fault' | 'unsupported' | 'budget' | 'timeout' | 'stopped';
 
 export interface BareBootOptions {
   /** RAM in MiB (default 32, what the test kernels' QEMU runs use). */
@@ -182,8 +184,6 @@ export function bootBare(image: Uint8Array, opts: BareBootOptions = {}): BareRes
   }
 }
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-
 /** The name the kernel sees for the image: a bundled image by its path in the repository (what QEMU run
  *  from the repository root would pass), a file by the path the user typed. */
 function imageNameFor(opts: RunOptions): string {
@@ -191,8 +191,45 @@ function imageNameFor(opts: RunOptions): string {
   return relative(REPO_ROOT, opts.image);
 }
 
-/** `lguest-ts run --bare IMAGE`: boot it, copy the console to stdout, return the process exit status. */
-export async function runBare(opts: RunOptions): Promise<number> {
+/** How a run of `runBare` ended, for the library API (launcher/api.ts). */
+export interface BareEnding {
+  end: BareEnd | 'killed-by-debugger';
+  /** The value the guest wrote to isa-debug-exit ('device-exit'). */
+  exitValue?: number;
+  /** One line saying how it ended (empty for a device exit). */
+  message: string;
+  /** The register dump printed with the message. */
+  registers: string;
+  instructions: number;
+  seconds: number;
+}
+
+/** Where `runBare` sends what it prints: the process's stdout and stderr for the CLI, callbacks for the
+ *  library API (launcher/api.ts). */
+export interface BareIo {
+  /** Console bytes; resolves once they are handed over. */
+  console(bytes: Uint8Array): Promise<void>;
+  /** lguest-ts's own messages (stderr), whole lines. */
+  message(text: string): void;
+  /** The console is a terminal: our messages then start on a line of their own. */
+  isTTY: boolean;
+  /** Yield to the event loop after every slice (the API's caller shares this thread). */
+  cooperative?: boolean;
+  /** Aborted: stop the guest now, as --timeout does (the API's stop()). */
+  stop?: AbortSignal;
+  /** Told once, just before runBare returns, how the run ended. */
+  ended?(e: BareEnding): void;
+}
+
+const PROCESS_IO: BareIo = {
+  console: write,
+  message: (text) => { process.stderr.write(text); },
+  get isTTY() { return process.stdout.isTTY === true; },
+};
+
+/** `lguest-ts run --bare IMAGE`: boot it, copy the console to stdout (or `io`), return the process exit
+ *  status. */
+export async function runBare(opts: RunOptions, io: BareIo = PROCESS_IO): Promise<number> {
   let image: Uint8Array;
   try {
     image = readFileSync(opts.image);
@@ -203,8 +240,11 @@ export async function runBare(opts: RunOptions): Promise<number> {
   if (opts.initrd) throw new UserError('bare mode loads no modules: drop --initrd');
   const m = new BareMachine(image, { memMiB: opts.memMiB, cmdline: kernelCommandLine(imageNameFor(opts), opts.cmdline), what: opts.imageArg });
   const deadline = opts.timeoutSec === undefined ? Infinity : Date.now() + opts.timeoutSec * 1000;
-  const gdb = opts.gdbPort === undefined ? undefined : await attachGdb(m, opts.gdbPort);
+  const gdb = opts.gdbPort === undefined ? undefined : await attachGdb(m, opts.gdbPort, io);
   const started = Date.now();
+  const ended = (end: BareEnding['end'], message: string, exitValue?: number) => io.ended?.({
+    end, exitValue, message, registers: m.registerDump(), instructions: m.cpu.retired, seconds: (Date.now() - started) / 1000,
+  });
   let midLine = false; // the console's last byte was not a newline
 
   for (;;) {
@@ -217,7 +257,8 @@ export async function runBare(opts: RunOptions): Promise<number> {
        * instruction when gdb steps), and reports a stop instead of going on. */
       const go = await gdb.link.waitToRun(deadline);
       if (go === 'kill') {
-        process.stderr.write(`lguest-ts: gdb killed the guest\n${m.registerDump()}\n`);
+        io.message(`lguest-ts: gdb killed the guest\n${m.registerDump()}\n`);
+        ended('killed-by-debugger', 'gdb killed the guest');
         await gdb.server.finish({ kind: 'terminated', signal: SIGKILL });
         return EXIT_KILLED_BY_DEBUGGER;
       }
@@ -225,7 +266,7 @@ export async function runBare(opts: RunOptions): Promise<number> {
     }
     const bytes = m.takeOutput();
     if (bytes.length > 0) {
-      await write(bytes);
+      await io.console(bytes);
       midLine = bytes[bytes.length - 1] !== 0x0a;
     }
     if (gdb !== undefined) {
@@ -237,8 +278,9 @@ export async function runBare(opts: RunOptions): Promise<number> {
       if (reason === ExitReason.Doorbell) reason = ExitReason.Budget; // a Ctrl-C that came as gdb left
     }
     // on a terminal, start our own messages on a line of their own
-    if (midLine && process.stdout.isTTY && (m.ending(reason) || Date.now() >= deadline)) {
-      await write(new Uint8Array([0x0a]));
+    const stopped = io.stop?.aborted === true;
+    if (midLine && io.isTTY && (m.ending(reason) || Date.now() >= deadline || stopped)) {
+      await io.console(new Uint8Array([0x0a]));
       midLine = false;
     }
     const end = m.ending(reason);
@@ -246,39 +288,43 @@ export async function runBare(opts: RunOptions): Promise<number> {
       let status: number;
       if (end.end === 'device-exit') {
         const v = m.devices.exitValue ?? 0;
-        if (opts.stats) printStats(m, started);
+        if (opts.stats) printStats(m, started, io);
         status = opts.debugExitOk !== undefined && v === opts.debugExitOk ? 0 : debugExitStatus(v) & 0xff;
+        ended(end.end, '', v);
       } else {
-        process.stderr.write(`lguest-ts: ${end.message}\n${m.registerDump()}\n`);
-        if (opts.stats) printStats(m, started);
+        io.message(`lguest-ts: ${end.message}\n${m.registerDump()}\n`);
+        if (opts.stats) printStats(m, started, io);
         status = EXIT_GUEST_STOPPED;
+        ended(end.end, end.message);
       }
       await gdb?.server.finish({ kind: 'exited', status });
       return status;
     }
-    if (Date.now() >= deadline) {
-      process.stderr.write(`lguest-ts: timeout: stopped the guest after ${opts.timeoutSec} s (${m.cpu.retired} instructions)\n${m.registerDump()}\n`);
+    if (Date.now() >= deadline || stopped) {
+      const message = stopped ? 'stopped the guest' : `timeout: stopped the guest after ${opts.timeoutSec} s`;
+      io.message(`lguest-ts: ${message} (${m.cpu.retired} instructions)\n${m.registerDump()}\n`);
+      ended(stopped ? 'stopped' : 'timeout', message);
       await gdb?.server.finish({ kind: 'terminated', signal: SIGALRM });
-      return EXIT_TIMEOUT;
+      return stopped ? EXIT_STOPPED : EXIT_TIMEOUT;
     }
-    if (gdb !== undefined) await new Promise<void>((res) => setImmediate(res));
+    if (gdb !== undefined || io.cooperative) await new Promise<void>((res) => setImmediate(res));
   }
 }
 
 /** `--gdb PORT`: the guest's vCPU as a debug target, served to gdb on 127.0.0.1:PORT. */
-async function attachGdb(m: BareMachine, port: number): Promise<{ target: CpuDebugTarget; link: LocalDebugLink; server: GdbServer }> {
+async function attachGdb(m: BareMachine, port: number, io: BareIo): Promise<{ target: CpuDebugTarget; link: LocalDebugLink; server: GdbServer }> {
   const target = new CpuDebugTarget(m.cpu, 1);
   const link = new LocalDebugLink(target);
-  const log = (msg: string) => { process.stderr.write(`lguest-ts: ${msg}\n`); };
+  const log = (msg: string) => { io.message(`lguest-ts: ${msg}\n`); };
   const server = await GdbServer.listen(link, port, log);
   log(`gdb: listening on 127.0.0.1:${server.port}; the guest waits for gdb (target remote 127.0.0.1:${server.port})`);
   return { target, link, server };
 }
 
-function printStats(m: BareMachine, started: number): void {
+function printStats(m: BareMachine, started: number, io: BareIo): void {
   const s = (Date.now() - started) / 1000;
   const n = m.cpu.retired;
-  process.stderr.write(`lguest-ts: ${n} instructions in ${s.toFixed(3)} s (${s > 0 ? (n / s / 1e6).toFixed(1) : '-'} MIPS)\n`);
+  io.message(`lguest-ts: ${n} instructions in ${s.toFixed(3)} s (${s > 0 ? (n / s / 1e6).toFixed(1) : '-'} MIPS)\n`);
 }
 
 /** Write console bytes to stdout, waiting until they are handed over (so a pipe is never flooded). */

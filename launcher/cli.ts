@@ -6,6 +6,7 @@
 import yargs, { type Argv } from 'yargs';
 import { EXIT_INTERNAL } from './exit-status.ts';
 import { UserError } from './errors.ts';
+import { packageVersion } from './root.ts';
 import { cpuTestCommand } from './commands/cputest.ts';
 import { runCommand } from './commands/run.ts';
 import { imagesCommand } from './commands/images.ts';
@@ -24,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
     .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version(false)
+    .version(packageVersion())
     .wrap(process.stdout.isTTY ? Math.min(110, process.stdout.columns || 100) : null)
     .fail((msg, err) => {
       // validation failures (bad options, unknown commands) come with a message; errors thrown by a

@@ -3,10 +3,10 @@
  * or a path.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from './root.ts';
 
-export const IMAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../guest-images/build');
+export const IMAGE_DIR = join(PACKAGE_ROOT, 'guest-images/build');
 
 export interface ImageInfo {
   name: string;

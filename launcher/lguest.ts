@@ -4,15 +4,15 @@
  * reboots the guest when it asks, and reports how it ended.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 import { StaticPool } from 'node-worker-threads-pool';
 import type { ShadowStats } from '../mmu/shadow-api.ts';
 import type { BusDevices } from '../devices/lguest-bus.ts';
 import { SECTOR_SIZE } from '../devices/virtio-block.ts';
-import type { RunOptions } from './commands/run.ts';
+import type { RunOptions } from './run-options.ts';
 import { UserError } from './errors.ts';
+import { COMPILED } from './root.ts';
 import { prepareGuest } from './lguest-layout.ts';
 import { emptyHostStats, type Fate, type HostStats } from '../switcher/lguest.ts';
 import { CTRL, MAX_VCPUS, newCtrl, ringVcpu, stopAllVcpus } from '../switcher/smp.ts';
@@ -27,7 +27,9 @@ import { GdbServer } from './gdb-server.ts';
 import { EXIT_INTERRUPTED, EXIT_KILLED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT } from './exit-status.ts';
 import { SIGALRM, SIGINT as SIGINT_NUMBER, SIGKILL, type DebugEvent } from '../emulator/debug-target.ts';
 
-const WORKER_ENTRY = join(dirname(fileURLToPath(import.meta.url)), 'vcpu-worker.mjs');
+// The sources (tsx) start workers through vcpu-worker.mjs, which registers tsx in the new thread; the build
+// (dist/) starts its compiled vcpu-worker.js directly, with nothing to transpile.
+const WORKER_ENTRY = fileURLToPath(new URL(COMPILED ? './vcpu-worker.js' : './vcpu-worker.mjs', import.meta.url));
 
 /** A guest may ask to restart this many times in one run; the next request ends the run. */
 export const MAX_RESTARTS = 8;
@@ -306,6 +308,17 @@ function stdinInput(send: (bytes: Uint8Array) => void): () => void {
 
 /** The CLI's lguest mode. */
 export async function runLguest(opts: RunOptions): Promise<number> {
+  // Start the vCPU workers first: each thread starts and loads the Host's modules while this one reads
+  // the image and lays out the guest's memory.
+  const workers = new VcpuWorkers(opts.cpus);
+  try {
+    return await runLguestOn(opts, workers);
+  } finally {
+    await workers.destroy();
+  }
+}
+
+async function runLguestOn(opts: RunOptions, workers: VcpuWorkers): Promise<number> {
   const image = readFileSync(opts.image);
   let initrd: Uint8Array | undefined;
   if (opts.initrd !== undefined) {
@@ -333,7 +346,7 @@ export async function runLguest(opts: RunOptions): Promise<number> {
       onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
       debug: gdb?.link,
       plugins: opts.plugins, trace: opts.trace === undefined ? undefined : parseTraceEvents(opts.trace), traceFile: opts.traceFile,
-    });
+    }, workers);
   } catch (e) {
     await gdb?.server.finish({ kind: 'terminated', signal: SIGKILL });
     throw e;

@@ -6,7 +6,7 @@
 // read through the calling vCPU's own page tables (PluginVcpu.readVirt: an unmapped page kills the guest
 // with a reason naming it). PAGE_HASH_PHYS (0x1011): the same by guest-physical address (readPhys: an
 // address outside the guest's memory kills it). A length over 1 MiB is the guest's mistake: we kill it.
-import type { PluginSetup, PluginVcpu } from '../../switcher/plugins.ts';
+import type { PluginSetup, PluginVcpu } from 'lguest-ts';
 
 const PAGE_HASH = 0x1010;
 const PAGE_HASH_PHYS = 0x1011;

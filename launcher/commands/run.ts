@@ -3,39 +3,11 @@ import type { Argv } from 'yargs';
 import { existsSync } from 'node:fs';
 import { UserError } from '../errors.ts';
 import { resolveImage } from '../images.ts';
+import { runArgsProblem, type RunOptions } from '../run-options.ts';
 import { MAX_VCPUS } from '../../switcher/smp.ts';
 
-/** Everything `run` was asked to do, validated. */
-export interface RunOptions {
-  /** Path of the image file. */
-  image: string;
-  /** What the user typed (a bundled name or a path). */
-  imageArg: string;
-  bare: boolean;
-  memMiB: number;
-  cpus: number;
-  cmdline: string;
-  initrd?: string;
-  /** lguest mode: the virtio block device's file. */
-  block?: string;
-  /** lguest mode: offer the virtio entropy device. */
-  rng: boolean;
-  pae: boolean;
-  /** Stop the guest after this many seconds (undefined: no limit). */
-  timeoutSec?: number;
-  stats: boolean;
-  statsJson?: string;
-  /** Bare mode: a write of this value to isa-debug-exit ends the run with exit status 0. */
-  debugExitOk?: number;
-  /** Serve gdb on 127.0.0.1:PORT (0: any free port) and wait for it before the first instruction (one gdb
-   *  thread per vCPU in lguest mode). */
-  gdbPort?: number;
-  /** lguest mode: hypercall plug-in modules (switcher/plugins.ts). */
-  plugins?: string[];
-  /** lguest mode: `--trace` as typed (comma-separated Host events) and `--trace-file`. */
-  trace?: string;
-  traceFile?: string;
-}
+// RunOptions and its checks live in run-options.ts, which the library's types can reach without yargs.
+export { runArgsProblem, type RunOptions };
 
 export function runCommand(y: Argv): Argv {
   return y.command(
@@ -59,23 +31,12 @@ export function runCommand(y: Argv): Argv {
       .option('plugin', { type: 'string', array: true, describe: 'lguest mode: load a hypercall plug-in (JS or TS module) in every vCPU worker; repeatable (switcher/plugins.ts)' })
       .option('trace', { type: 'string', describe: 'lguest mode: write Host events as JSON Lines: a comma-separated list of hypercall, trap, pagefault, interrupt, ipi, switch, kick, console, shootdown, or all' })
       .option('trace-file', { type: 'string', describe: 'write the --trace lines to FILE instead of stderr' })
-      .check((args) => {
-        const mem = args.mem as number;
-        if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
-        const cpus = args.cpus as number;
-        if (!Number.isInteger(cpus) || cpus < 1 || cpus > MAX_VCPUS) return `--cpus must be an integer from 1 to ${MAX_VCPUS}, not ${args.cpus}`;
-        const t = args.timeout as number | undefined;
-        if (t !== undefined && (!Number.isFinite(t) || t <= 0)) return `--timeout must be a positive number of seconds, not ${t}`;
-        const gdb = args.gdb as number | undefined;
-        if (gdb !== undefined && (!Number.isInteger(gdb) || gdb < 0 || gdb > 65535)) return `--gdb must be a TCP port from 1 to 65535 (0: any free one), not ${args.gdb}`;
-        const ok = args['debug-exit-ok'] as number | undefined;
-        if (ok !== undefined && (!Number.isInteger(ok) || ok < 0 || ok > 0xffffffff)) return `--debug-exit-ok must be an integer from 0 to 0xffffffff, not ${ok}`;
-        if (ok !== undefined && !args.bare) return '--debug-exit-ok is for bare mode (--bare)';
-        if (args.bare && (args.block !== undefined || args.rng)) return '--block and --rng are for lguest mode (not --bare)';
-        if (args.bare && (args.plugin !== undefined || args.trace !== undefined)) return '--plugin and --trace are for lguest mode (not --bare)';
-        if (args['trace-file'] !== undefined && args.trace === undefined) return '--trace-file needs --trace EVENTS';
-        return true;
-      }),
+      .check((args) => runArgsProblem({
+        bare: args.bare as boolean, mem: args.mem as number, cpus: args.cpus as number, timeout: args.timeout as number | undefined,
+        gdb: args.gdb as number | undefined, debugExitOk: args['debug-exit-ok'] as number | undefined,
+        block: args.block as string | undefined, rng: args.rng as boolean,
+        plugins: args.plugin as string[] | undefined, trace: args.trace as string | undefined, traceFile: args['trace-file'] as string | undefined,
+      }) ?? true),
     async (args) => {
       const imageArg = args.image as string;
       const { path, info } = resolveImage(imageArg, args.pae as boolean);

@@ -1,7 +1,7 @@
 /** The command line as a user meets it: one clear line and a non-zero exit for bad input. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 import { cliSync as cli } from '../tools/cli.ts';
@@ -13,6 +13,11 @@ describe('lguest-ts CLI', () => {
       expect(r.status).toBe(0);
       expect(r.stdout).toContain('lguest-ts');
     }
+  });
+  it('--version prints the package\'s version', () => {
+    const r = cli('--version');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(JSON.parse(readFileSync(resolve(__dirname, '../../package.json'), 'utf8')).version);
   });
   it('rejects an unknown command with one line', () => {
     const r = cli('frobnicate');
