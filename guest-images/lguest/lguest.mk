@@ -18,6 +18,8 @@ LGUEST_GUESTS += virtcon
 LGUEST_GUESTS += virtblk
 LGUEST_GUESTS += smp
 LGUEST_GUESTS += smp-stress
+# Attacks on the Launcher and its devices (issue 10; test/guests/isolation-launcher.test.ts).
+LGUEST_GUESTS += attackl-io
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 
@@ -37,6 +39,7 @@ LGUEST_EXTRA_bench-switch := bench-switch_blob
 # The secondary-vCPU path (runtime/vcpu.c, vcpu_entry.S: the lguest-ts SMP extension), only for smp.
 LGUEST_EXTRA_smp := vcpu vcpu_entry
 LGUEST_EXTRA_smp-stress := vcpu vcpu_entry
+LGUEST_EXTRA_attackl-io := vcpu vcpu_entry
 # Objects from outside lguest/ (the same file in both variants): the workload is the very object the bare
 # kernel build/bench.elf links, so both run the same instructions.
 LGUEST_LINK_bench-lguest := $(OBJ)/workload/workload.o
