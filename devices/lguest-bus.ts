@@ -88,4 +88,14 @@ export class LguestDevices {
   notify(gpa: number): boolean {
     return this.all.some((d) => d.notify(gpa));
   }
+
+  /** Does a device have work left from an earlier turn that it can do now? (vCPU 0 then does not sleep.) */
+  hasWork(): boolean {
+    return this.all.some((d) => d.hasWork());
+  }
+
+  /** A turn for every device with work left (vCPU 0, between its time slices). */
+  resume(): void {
+    for (const d of this.all) d.resume();
+  }
 }
