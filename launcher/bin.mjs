@@ -5,4 +5,7 @@ import { register } from 'tsx/esm/api';
 
 register();
 const { main } = await import('./cli.ts');
+// SIGTERM and a closed stdout (`| head`) end the run with one line and a documented status (stop.ts).
+const { installStopHandlers } = await import('./stop.ts');
+installStopHandlers();
 process.exitCode = await main(process.argv.slice(2));
