@@ -91,7 +91,8 @@ export class LguestDevices {
 
   /** Does a device have work left from an earlier turn that it can do now? (vCPU 0 then does not sleep.) */
   hasWork(): boolean {
-    return this.all.some((d) => d.hasWork());
+    for (const d of this.all) if (d.hasWork()) return true;
+    return false;
   }
 
   /** A turn for every device with work left (vCPU 0, between its time slices). */

@@ -138,11 +138,13 @@ export abstract class VirtioDevice {
 
   /** Chains left from an earlier turn that this device can work on now. */
   hasWork(): boolean {
-    return this.vqs.some((q, i) => q.backlog && this.ready(i));
+    for (let i = 0; i < this.vqs.length; i++) if (this.vqs[i].backlog && this.ready(i)) return true;
+    return false;
   }
 
-  /** One more turn for each queue with a backlog it can work on (between the vCPU's time slices). */
+  /** One more turn for each queue with a backlog it can work on (between the vCPU's time slices; no
+   *  allocation when there is none). */
   resume(): void {
-    this.vqs.forEach((q, i) => { if (q.backlog && this.ready(i)) this.kick(i); });
+    for (let i = 0; i < this.vqs.length; i++) if (this.vqs[i].backlog && this.ready(i)) this.kick(i);
   }
 }

@@ -173,6 +173,33 @@ describe('issue 10: console backpressure', () => {
   }, T);
 });
 
+describe('issue 10: console backpressure, early console', () => {
+  // 3. The same through the early console (NOTIFY of a 4095-byte string, 65,536 times).
+  it('a stalled reader holds a guest flooding the early console; nothing is lost', async () => {
+    const total = 256;
+    const r = start([ATTACK, '--cmdline', `case=early total=${total}`], { read: false });
+    const first = await new Promise<Buffer>((res) => r.p.stdout!.once('data', (d: Buffer) => { r.p.stdout!.pause(); res(d); }));
+    const base = rss(r.p.pid!);
+    let peak = base;
+    for (let i = 0; i < 24; i++) {
+      await sleep(250);
+      peak = Math.max(peak, rss(r.p.pid!));
+    }
+    expect(peak - base).toBeLessThan(64 * MIB);
+    const done = 'attackl: early done\n';
+    let bytes = first.length, others = 0, last = first.toString('latin1');
+    const count = (d: Buffer) => { for (const b of d) if (b !== 0x65 && b !== 0x0a) others++; };
+    count(first);
+    r.p.stdout!.on('data', (d: Buffer) => { bytes += d.length; count(d); last = (last + d.toString('latin1')).slice(-64); });
+    r.p.stdout!.resume();
+    const { status } = await r.exit;
+    expect(status).toBe(0);
+    expect(last.endsWith(done)).toBe(true);
+    expect(bytes).toBe(total * 256 * 4095 + done.length);
+    expect(others).toBe([...done].filter((c) => c !== 'e' && c !== '\n').length);
+  }, T);
+});
+
 describe('issue 10: stdout closed under the guest', () => {
   // 4. `lguest-ts run ... | head`: the reader goes away. One line, status 74, no stack trace.
   it('lguest mode: one line, status 74', async () => {
