@@ -435,7 +435,8 @@ function ending(r: LguestResult, killedByGdb: boolean): { status: number; end: D
       process.stderr.write(`lguest-ts: ${r.fate.reason}\n`);
       const status = STOP_STATUS[r.fate.reason];
       if (status === EXIT_INTERRUPTED) return { status, end: { kind: 'terminated', signal: SIGINT_NUMBER } };
-      if (status !== undefined) return { status, end: { kind: 'terminated', signal: SIGKILL } };
+      // gdb hears SIGTERM (15, gdb's number too) for SIGTERM; for a closed stdout, SIGPIPE (13).
+      if (status !== undefined) return { status, end: { kind: 'terminated', signal: status === EXIT_TERMINATED ? 15 : 13 } };
       return { status: EXIT_TIMEOUT, end: { kind: 'terminated', signal: SIGALRM } };
     }
     case 'restart-limit':

@@ -136,6 +136,7 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     if (!outputBlocked()) return;
     flush();
     for (let q = Atomics.load(flow, FLOW_QUEUED); q > OUTPUT_LOW && !mustStop(); q = Atomics.load(flow, FLOW_QUEUED)) {
+      dbg?.idle(); // gdb may stop the guest meanwhile: a paused vCPU stops too
       Atomics.wait(flow, FLOW_QUEUED, q, DRAIN_POLL_MS);
     }
   };
