@@ -88,4 +88,15 @@ export class LguestDevices {
   notify(gpa: number): boolean {
     return this.all.some((d) => d.notify(gpa));
   }
+
+  /** Does a device have work left from an earlier turn that it can do now? (vCPU 0 then does not sleep.) */
+  hasWork(): boolean {
+    for (const d of this.all) if (d.hasWork()) return true;
+    return false;
+  }
+
+  /** A turn for every device with work left (vCPU 0, between its time slices). */
+  resume(): void {
+    for (const d of this.all) d.resume();
+  }
 }

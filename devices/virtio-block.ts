@@ -22,7 +22,7 @@
  */
 import { fstatSync, fsyncSync, readSync, writeSync } from 'node:fs';
 import { VirtioDevice, type DeviceRecord, type DeviceSpec } from './virtio-device.ts';
-import { DeviceError, VQ_NUM, type Seg, type VirtioHost } from './virtqueue.ts';
+import { DeviceError, VQ_NUM, type Budget, type Seg, type VirtioHost } from './virtqueue.ts';
 
 export const VIRTIO_ID_BLOCK = 2;
 export const VIRTIO_BLK_F = { BARRIER: 0, SEG_MAX: 2 } as const;
@@ -34,6 +34,9 @@ export const BLK_SEG_MAX = VQ_NUM - 2;
 export const BLK_HEADER_SIZE = 16;
 /** The config's length: capacity, size_max, seg_max (lguest stopped before the geometry). */
 export const BLK_CONFIG_SIZE = 16;
+/** The most data bytes one request may move (ours: it bounds the work of one request, as KICK_BYTES bounds
+ *  a turn's; a larger request gets IOERR with nothing moved). Linux never asks for more than a few MiB. */
+export const BLK_REQUEST_MAX = 16 << 20;
 
 /** The Launcher's block file as the worker receives it. */
 export interface BlockFile {
@@ -93,11 +96,12 @@ export class VirtioBlock extends VirtioDevice {
   }
 
   protected kick(): void {
-    this.vqs[0].service((segs, head) => this.request(segs, head));
+    this.vqs[0].service((c, b) => this.request(c.segs, c.head, b));
   }
 
-  /** [D:400] A block request: returns the bytes written into the guest's buffers. */
-  private request(segs: Seg[], head: number): number {
+  /** [D:400] One request: returns the bytes written into the guest's buffers. A request is done whole; its data
+   *  counts against the turn's budget (a turn starts no request once the budget is spent). */
+  private request(segs: Seg[], head: number, budget: Budget): number {
     const h = this.host;
     const outs = segs.filter((s) => !s.write), ins = segs.filter((s) => s.write);
     if (outs.length === 0 || ins.length === 0) {
@@ -125,9 +129,9 @@ export class VirtioBlock extends VirtioDevice {
       const data = write ? outs.slice(1) : ins.map((s, i) => (i === ins.length - 1 ? { ...s, len: s.len - 1 } : s));
       const total = data.reduce((n, s) => n + s.len, 0);
       const start = sector * SECTOR_SIZE;
-      if (start + total > this.capacity * SECTOR_SIZE) {
+      if (total > BLK_REQUEST_MAX || start + total > this.capacity * SECTOR_SIZE) {
         status = VIRTIO_BLK_S.IOERR;
-      } else if (!this.attempt(() => this.transfer(data, start, write))) {
+      } else if ((budget.left -= total, !this.attempt(() => this.transfer(data, start, write)))) {
         status = VIRTIO_BLK_S.IOERR;
       } else if (write) {
         this.stats.writes++;

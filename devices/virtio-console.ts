@@ -4,8 +4,10 @@
  * (3 pages each, right after the descriptor page), IRQs 1 and 2. No features, no config.
  *
  * The device runs in vCPU 0's worker, synchronously inside the guest's NOTIFY: a kick of the output
- * queue consumes every available chain, writes the readable bytes to the console, returns the chains on
- * the used ring and raises the queue's IRQ (unless the guest set VRING_AVAIL_F_NO_INTERRUPT). Input bytes
+ * queue consumes the available chains, writes the readable bytes to the console, returns the chains on
+ * the used ring and raises the queue's IRQ (unless the guest set VRING_AVAIL_F_NO_INTERRUPT). One turn
+ * writes at most KICK_BYTES, and none while the Launcher's output is not drained (outputBlocked: push
+ * back); the rest waits for later turns (virtqueue.ts, "bounded"). Input bytes
  * (stdin) wait in a buffer until the guest has made writable buffers available on the input queue (and
  * set DRIVER_OK).
  *
@@ -13,7 +15,7 @@
  * ("virtio console: output queue: ..."), never throws into the Host.
  */
 import { VirtioDevice, busLayout, type DeviceRecord, type DeviceSpec } from './virtio-device.ts';
-import { VIRTIO_STATUS, VQ_NUM, type Seg, type VirtioHost, type VqConfig } from './virtqueue.ts';
+import { PARTIAL, VIRTIO_STATUS, VQ_NUM, type Budget, type Chain, type VirtioHost, type VqConfig } from './virtqueue.ts';
 
 export {
   LGUEST_VRING_ALIGN, VIRTIO_STATUS, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F, VRING_USED_F_NO_NOTIFY, vringLayout,
@@ -47,7 +49,13 @@ export function consoleLayout(descGpa: number): { descOffset: number; vqs: VqCon
 export interface DeviceHost extends VirtioHost {
   /** Console output bytes. */
   output(bytes: Uint8Array): void;
+  /** True while the output already handed over is not drained (stdout's reader is behind): the output
+   *  queue then stops where it is and goes on in a later turn (push back). Absent: never. */
+  outputBlocked?(): boolean;
 }
+
+/** The largest piece of output handed over at once. */
+const OUTPUT_PIECE = 64 * 1024;
 
 export class VirtioConsole extends VirtioDevice {
   /** Input waiting for buffers on the input queue. */
@@ -62,8 +70,12 @@ export class VirtioConsole extends VirtioDevice {
   get interrupts(): number { return this.vqs.reduce((n, q) => n + q.interrupts, 0); }
 
   protected kick(i: number): void {
-    if (i === CONSOLE_OUTPUT_VQ) this.vqs[i].service((segs) => this.consumeOutput(segs));
+    if (i === CONSOLE_OUTPUT_VQ) this.vqs[i].service((c, b) => this.consumeOutput(c, b));
     else this.deliverInput();
+  }
+
+  protected ready(i: number): boolean {
+    return i !== CONSOLE_OUTPUT_VQ || this.host.outputBlocked?.() !== true;
   }
 
   /** Bytes from stdin: kept until the guest offers input buffers. */
@@ -77,24 +89,34 @@ export class VirtioConsole extends VirtioDevice {
 
   private deliverInput(): void {
     if (this.pending.length === 0 || (this.status & VIRTIO_STATUS.DRIVER_OK) === 0) return;
-    this.vqs[CONSOLE_INPUT_VQ].service((segs) => this.fillInput(segs), () => this.pending.length > 0);
+    this.vqs[CONSOLE_INPUT_VQ].service((c, b) => this.fillInput(c, b), () => this.pending.length > 0);
   }
 
-  private consumeOutput(segs: Seg[]): number {
-    for (const s of segs) if (!s.write && s.len > 0) this.host.output(this.host.readBytes(s.addr, s.len));
+  /** Write the chain's readable bytes to the console, in pieces, as far as the turn's budget goes and
+   *  while the output is drained; PARTIAL when it stopped inside the chain. */
+  private consumeOutput(c: Chain, b: Budget): number {
+    while (c.seg < c.segs.length) {
+      const s = c.segs[c.seg];
+      if (s.write || c.off >= s.len) { c.seg++; c.off = 0; continue; }
+      if (b.left <= 0 || this.host.outputBlocked?.() === true) return PARTIAL;
+      const n = Math.min(s.len - c.off, b.left, OUTPUT_PIECE);
+      this.host.output(this.host.readBytes(s.addr + c.off, n));
+      c.off += n;
+      b.left -= n;
+    }
     return 0;
   }
 
-  private fillInput(segs: Seg[]): number {
+  private fillInput(c: Chain, budget: Budget): number {
     let written = 0;
-    for (const s of segs) {
+    for (const s of c.segs) {
       if (!s.write) continue;
       let room = s.len, at = s.addr;
       while (room > 0 && this.pending.length > 0) {
         const b = this.pending[0];
         const n = Math.min(room, b.length);
         this.host.writeBytes(at, b.subarray(0, n));
-        at += n; room -= n; written += n;
+        at += n; room -= n; written += n; budget.left -= n;
         if (n === b.length) this.pending.shift(); else this.pending[0] = b.subarray(n);
       }
     }

@@ -130,6 +130,21 @@ export abstract class VirtioDevice {
     for (const q of this.vqs) q.reset();
   }
 
-  /** The guest kicked queue `i`. */
+  /** The guest kicked queue `i` (or a turn of its backlog is due: resume()). */
   protected abstract kick(i: number): void;
+
+  /** May queue `i` make progress now? (The console's output queue waits while its output is not drained.) */
+  protected ready(_i: number): boolean { return true; }
+
+  /** Chains left from an earlier turn that this device can work on now. */
+  hasWork(): boolean {
+    for (let i = 0; i < this.vqs.length; i++) if (this.vqs[i].backlog && this.ready(i)) return true;
+    return false;
+  }
+
+  /** One more turn for each queue with a backlog it can work on (between the vCPU's time slices; no
+   *  allocation when there is none). */
+  resume(): void {
+    for (let i = 0; i < this.vqs.length; i++) if (this.vqs[i].backlog && this.ready(i)) this.kick(i);
+  }
 }

@@ -8,7 +8,7 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { VirtioDevice, type DeviceRecord, type DeviceSpec } from './virtio-device.ts';
-import { DeviceError, type Seg, type VirtioHost } from './virtqueue.ts';
+import { DeviceError, type Budget, type Seg, type VirtioHost } from './virtqueue.ts';
 
 export const VIRTIO_ID_RNG = 4;
 
@@ -31,10 +31,11 @@ export class VirtioRng extends VirtioDevice {
   }
 
   protected kick(): void {
-    this.vqs[0].service((segs, head) => this.fill(segs, head));
+    this.vqs[0].service((c, b) => this.fill(c.segs, c.head, b));
   }
 
-  private fill(segs: Seg[], head: number): number {
+  /** Fill one chain (at most RNG_CHAIN_MAX bytes), against the turn's budget. */
+  private fill(segs: Seg[], head: number, budget: Budget): number {
     if (segs.some((s) => !s.write)) throw new DeviceError(`chain ${head} has a readable descriptor (the rng only fills buffers)`);
     let total = 0;
     for (const s of segs) {
@@ -47,6 +48,7 @@ export class VirtioRng extends VirtioDevice {
       total += len;
     }
     this.bytes += total;
+    budget.left -= total;
     return total;
   }
 }

@@ -8,9 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { buildIsCurrent } from './build-state.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-let cli;
-if (process.env.LGUEST_TS_SOURCE !== '1' && buildIsCurrent(root)) {
+const built = process.env.LGUEST_TS_SOURCE !== '1' && buildIsCurrent(root);
+let cli, stop;
+if (built) {
   cli = await import('../dist/launcher/cli.js');
+  stop = await import('../dist/launcher/stop.js');
 } else {
   try {
     const { register } = await import('tsx/esm/api');
@@ -20,5 +22,8 @@ if (process.env.LGUEST_TS_SOURCE !== '1' && buildIsCurrent(root)) {
     process.exit(70);
   }
   cli = await import('./cli.ts');
+  stop = await import('./stop.ts');
 }
+// SIGTERM and a closed stdout (`| head`) end the run with one line and a documented status (stop.ts).
+stop.installStopHandlers();
 process.exitCode = await cli.main(process.argv.slice(2));

@@ -13,6 +13,23 @@ import { imagesCommand } from './commands/images.ts';
 
 export type Command = (y: Argv) => Argv;
 
+const COMMANDS = ['run', 'images', 'cpu-test'];
+
+/** yargs' "Unknown argument(s): a, b" as the user typed them: "unknown option --a" for an option,
+ *  "unexpected argument a" for a word that is not one. */
+function unknownArguments(msg: string | undefined, argv: string[]): string | undefined {
+  const m = /^Unknown arguments?: (.*)$/.exec(msg ?? '');
+  if (!m) return undefined;
+  // No command at all: its options are unknown only because the command is.
+  const first = argv.find((a) => !a.startsWith('-'));
+  if (first !== undefined && !COMMANDS.includes(first)) return `unknown command ${first} (commands: ${COMMANDS.join(', ')}; see --help)`;
+  return m[1].split(', ').map((name) => {
+    const flag = argv.find((a) => a === `--${name}` || a.startsWith(`--${name}=`) || a === `--no-${name}`
+      || (name.length === 1 && /^-[^-]/.test(a) && a.includes(name)));
+    return flag !== undefined ? `unknown option ${flag.split('=')[0]}` : `unexpected argument ${name}`;
+  }).join('; ');
+}
+
 /** Run the CLI with these arguments; resolves to the process exit status. */
 export async function main(argv: string[]): Promise<number> {
   let status = 0;
@@ -31,7 +48,7 @@ export async function main(argv: string[]): Promise<number> {
       // validation failures (bad options, unknown commands) come with a message; errors thrown by a
       // command's handler come without one and keep their own type
       if (err && !msg) throw err;
-      throw new UserError((msg || err.message).replace(/\s*\n\s*/g, ' '));
+      throw new UserError(unknownArguments(msg, argv) ?? (msg || err.message).replace(/\s*\n\s*/g, ' '), 2);
     })
     .exitProcess(false);
   for (const cmd of [runCommand, imagesCommand, cpuTestCommand]) cmd(cli);

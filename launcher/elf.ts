@@ -61,3 +61,43 @@ export function parseElf(file: Uint8Array, what: string, memBytes: number): ElfI
   if (entry >= memBytes) throw new UserError(`${what}: entry point 0x${entry.toString(16)} is not a physical address inside the guest memory`);
   return { entry, segments };
 }
+
+const SHT_SYMTAB = 2, SHDR_SIZE = 40, SYM_SIZE = 16;
+
+/**
+ * Which paging an image of the lguest-ts guest runtime (guest-images/lguest/runtime) was built for, from
+ * its symbol table: the runtime's entry `lguest_entry` says it is one of ours, and only the PAE build has
+ * `pmd_table` (runtime/mm.c, -DCONFIG_PAE). undefined when the image does not say (no symbol table: a
+ * stripped image, or a kernel of another origin): the user's --pae is then taken as given. Never throws:
+ * a malformed section table just says nothing (parseElf checks what loading needs).
+ */
+export function runtimePaging(file: Uint8Array): 'pae' | '2level' | undefined {
+  try {
+    if (file.length < EHDR_SIZE || file[4] !== ELFCLASS32) return undefined;
+    const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+    const shoff = dv.getUint32(32, true), shentsize = dv.getUint16(46, true), shnum = dv.getUint16(48, true);
+    if (shoff === 0 || shentsize < SHDR_SIZE || shoff + shnum * shentsize > file.length) return undefined;
+    const names = new Set<string>();
+    for (let i = 0; i < shnum; i++) {
+      const sh = shoff + i * shentsize;
+      if (dv.getUint32(sh + 4, true) !== SHT_SYMTAB) continue;
+      const off = dv.getUint32(sh + 16, true), size = dv.getUint32(sh + 20, true), link = dv.getUint32(sh + 24, true);
+      if (link >= shnum || off + size > file.length) continue;
+      const str = shoff + link * shentsize;
+      const strOff = dv.getUint32(str + 16, true), strSize = dv.getUint32(str + 20, true);
+      if (strOff + strSize > file.length) continue;
+      for (let s = off; s + SYM_SIZE <= off + size; s += SYM_SIZE) {
+        const n = dv.getUint32(s, true);
+        if (n === 0 || n >= strSize) continue;
+        let e = strOff + n;
+        while (e < strOff + strSize && file[e] !== 0) e++;
+        const name = Buffer.from(file.subarray(strOff + n, e)).toString('latin1');
+        if (name === 'lguest_entry' || name === 'pmd_table') names.add(name);
+      }
+    }
+    if (!names.has('lguest_entry')) return undefined;
+    return names.has('pmd_table') ? 'pae' : '2level';
+  } catch {
+    return undefined;
+  }
+}

@@ -17,7 +17,12 @@ export const EXIT_GUEST_STOPPED = 4;
 export const EXIT_KILLED_BY_DEBUGGER = 6;
 /** A bug in lguest-ts (sysexits' EX_SOFTWARE). */
 export const EXIT_INTERNAL = 70;
+/** stdout was closed (or failed) under the guest's output (`| head`): sysexits.h's EX_IOERR (70, EX_SOFTWARE,
+ *  is our internal error). Even, so bare mode's isa-debug-exit statuses (odd) never mean it. */
+export const EXIT_OUTPUT_CLOSED = 74;
 /** `--timeout` ran out, as timeout(1) reports it. */
 export const EXIT_TIMEOUT = 124;
 /** Ctrl-C (SIGINT) stopped the guest: 128 + SIGINT, as a shell reports it. */
 export const EXIT_INTERRUPTED = 130;
+/** SIGTERM stopped the guest: 128 + SIGTERM, as a shell reports a process the signal killed. */
+export const EXIT_TERMINATED = 143;

@@ -69,9 +69,13 @@ export function prepareGuest(o: {
   const high = memBytes - initrdBytes - bootTablePages(memBytes, o.pae) * PAGE_SIZE;
   for (const s of elf.segments) {
     if (s.paddr < low) {
+      // The first two pages are the Launcher's whatever the command line: blame the image there, and the
+      // command line only when it is what reaches past them into the kernel.
       throw new UserError(s.paddr < BOOT_CMDLINE_PHYS
         ? `${o.imageName}: a segment at physical 0x${s.paddr.toString(16)} overlaps boot_params (the first page is the Launcher's)`
-        : `--cmdline is ${cmd.length} bytes: it would overlap the kernel at physical 0x${s.paddr.toString(16)}`);
+        : s.paddr < BOOT_CMDLINE_PHYS + PAGE_SIZE
+          ? `${o.imageName}: a segment at physical 0x${s.paddr.toString(16)} overlaps the command line page (0x${BOOT_CMDLINE_PHYS.toString(16)}-0x${(BOOT_CMDLINE_PHYS + PAGE_SIZE - 1).toString(16)} is the Launcher's)`
+          : `--cmdline is ${cmd.length} bytes: it would overlap the kernel at physical 0x${s.paddr.toString(16)}`);
     }
     if (s.paddr + s.memSize > high) {
       throw new UserError(o.initrd

@@ -3,7 +3,7 @@
  * starts one worker per vCPU (node-worker-threads-pool), streams the guest's console, enforces --timeout,
  * reboots the guest when it asks, and reports how it ended.
  */
-import { closeSync, existsSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel } from 'node:worker_threads';
 import { StaticPool } from 'node-worker-threads-pool';
@@ -15,7 +15,7 @@ import { UserError } from './errors.ts';
 import { COMPILED } from './root.ts';
 import { prepareGuest } from './lguest-layout.ts';
 import { emptyHostStats, type Fate, type HostStats } from '../switcher/lguest.ts';
-import { CTRL, MAX_VCPUS, newCtrl, ringVcpu, stopAllVcpus } from '../switcher/smp.ts';
+import { CTRL, MAX_VCPUS, newCtrl, ringVcpu, stopAllVcpus, wakeVcpu } from '../switcher/smp.ts';
 import { Shadow } from '../mmu/shadow.ts';
 import { HCALL_NAMES } from '../switcher/layout.ts';
 import type { InputMessage, LiveMessage, VcpuResult, VcpuTask } from './vcpu-worker.ts';
@@ -25,6 +25,10 @@ import { PluginError, PluginSet } from '../switcher/plugins.ts';
 import { parseTraceEvents } from './trace.ts';
 import { GdbServer } from './gdb-server.ts';
 import { EXIT_INTERRUPTED, EXIT_KILLED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT } from './exit-status.ts';
+import { newOutputFlow, outputWritten } from './output-flow.ts';
+import { readInputFile } from './input.ts';
+import { runtimePaging } from './elf.ts';
+import { EXIT_OUTPUT_CLOSED, EXIT_TERMINATED, OUTPUT_CLOSED, TERMINATED, onOutputClosed, onTerminate, outputClosed } from './stop.ts';
 import { SIGALRM, SIGINT as SIGINT_NUMBER, SIGKILL, type DebugEvent } from '../emulator/debug-target.ts';
 
 // The sources (tsx) start workers through vcpu-worker.mjs, which registers tsx in the new thread; the build
@@ -34,9 +38,40 @@ const WORKER_ENTRY = fileURLToPath(new URL(COMPILED ? './vcpu-worker.js' : './vc
 /** A guest may ask to restart this many times in one run; the next request ends the run. */
 export const MAX_RESTARTS = 8;
 const INTERRUPTED = 'interrupted (SIGINT): stopped the guest';
+/** Why the run was stopped from outside (the interrupt signal's reason) and the status it ends with. */
+const STOP_STATUS: Record<string, number> = {
+  [INTERRUPTED]: EXIT_INTERRUPTED, [TERMINATED]: EXIT_TERMINATED, [OUTPUT_CLOSED]: EXIT_OUTPUT_CLOSED,
+};
+/** After a vCPU worker failed, how long the Launcher waits for the others to stop and hand over their
+ *  output before it gives up on them (ms). */
+const FAILURE_GRACE_MS = 5000;
+/** setTimeout's longest delay; a longer --timeout is waited for in pieces. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Text a guest chose (a SHUTDOWN message, and so any kill reason), made safe for one line of a terminal:
+ * backslash and every control character (C0, DEL, C1, the Unicode line and paragraph separators) are
+ * written as escapes (\n, \r, \t, \e, \xHH, \uHHHH), so guest text can never start a line of its own,
+ * forge one of ours ("guest killed: ...") or send the terminal an escape sequence.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\\\x00-\x1f\x7f-\x9f\u2028\u2029]/g, (ch) => {
+    switch (ch) {
+      case '\\': return '\\\\';
+      case '\n': return '\\n';
+      case '\r': return '\\r';
+      case '\t': return '\\t';
+      case '\x1b': return '\\e';
+    }
+    const c = ch.charCodeAt(0);
+    return c > 0xff ? `\\u${c.toString(16).padStart(4, '0')}` : `\\x${c.toString(16).padStart(2, '0')}`;
+  });
+}
+
 
 export interface LguestBootOptions {
-  /** Aborted: stop every vCPU now, as --timeout would (the CLI's Ctrl-C); the fate says 'interrupted'. */
+  /** Aborted: stop every vCPU now, as --timeout would (the CLI's Ctrl-C, SIGTERM, stdout closed); the
+   *  fate is 'stopped' with the abort's reason when it is a string, else "interrupted (SIGINT) ...". */
   interrupt?: AbortSignal;
   image: Uint8Array;
   imageName: string;
@@ -51,8 +86,9 @@ export interface LguestBootOptions {
   block?: string;
   /** Offer the virtio entropy device (`--rng`). */
   rng?: boolean;
-  /** Console bytes as the guest writes them. */
-  onConsole?: (bytes: Uint8Array) => void;
+  /** Console bytes as the guest writes them. A promise says they are not written yet: until it settles
+   *  they count against the guest's output (launcher/output-flow.ts: past OUTPUT_HIGH the guest waits). */
+  onConsole?: (bytes: Uint8Array) => unknown;
   /** Console input (the virtio console's input queue): called once per boot with a function that hands
    *  bytes to the guest; returns what stops the input at the end of the boot. */
   consoleInput?: (send: (bytes: Uint8Array) => void) => () => void;
@@ -160,9 +196,10 @@ function openDevices(o: LguestBootOptions): BusDevices {
 
 async function bootLoop(o: LguestBootOptions, workers: VcpuWorkers, devices: BusDevices): Promise<LguestResult> {
   const deadline = o.timeoutSec !== undefined ? Date.now() + o.timeoutSec * 1000 : undefined;
+  const flow = newOutputFlow();
   let stats: LguestStats | undefined;
   for (let boot = 0; ; boot++) {
-    const r = await bootOnce(o, workers, deadline, devices);
+    const r = await bootOnce(o, workers, deadline, devices, flow);
     stats = mergeStats(stats, r, boot + 1);
     if (r.fate.kind !== 'restart') return { fate: r.fate, stats };
     const max = o.maxRestarts ?? MAX_RESTARTS;
@@ -202,7 +239,7 @@ function mergeStats(prev: LguestStats | undefined, r: BootResult, boots: number)
 }
 
 /** One boot: fresh memory, one worker per vCPU, until that guest ends. */
-async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: number | undefined, devices: BusDevices): Promise<BootResult> {
+async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: number | undefined, devices: BusDevices, flow: Int32Array): Promise<BootResult> {
   const g = prepareGuest({
     image: o.image, imageName: o.imageName, memMiB: o.memMiB, pae: o.pae, cmdline: o.cmdline,
     initrd: o.initrd, initrdName: o.initrdName, devices,
@@ -216,28 +253,57 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
   const debugTasks = o.debug?.bind(ctrl, stop);
   const poolMap = new SharedArrayBuffer((g.layout.poolBytes >>> 12) * 4);
   const shadowState = new SharedArrayBuffer(Shadow.stateBytes(g.layout.pfnLimit));
-  // [L:205] One live channel per vCPU. A worker that dies (terminated, crashed) closes its end without
-  // saying 'end': that stops the other vCPUs and ends the boot with an error instead of waiting for a
-  // result that will never come.
-  let died!: (e: Error) => void;
-  const death = new Promise<never>((_, rej) => { died = rej; });
-  death.catch(() => {});
+  // [L:205] A vCPU worker that fails (its task throws, or its thread dies: its live channel closes without
+  // 'end') stops every other vCPU at once; the boot then waits a little for them to hand over their
+  // output and ends with the first failure (an internal error), never waiting for --timeout.
+  let failure: string | undefined;
+  let failed!: () => void;
+  const failedOnce = new Promise<void>((res) => { failed = res; });
+  const fail = (msg: string) => {
+    if (failure !== undefined) return;
+    failure = msg;
+    stop();
+    failed();
+  };
+  const grace = failedOnce.then(() => new Promise<void>((res) => setTimeout(res, FAILURE_GRACE_MS).unref()));
+  // Console bytes count against the guest's output until stdout has taken them (output-flow.ts); each
+  // drain wakes vCPU 0, which may be halted with console output waiting.
+  const written = (bytes: number) => { outputWritten(flow, bytes); wakeVcpu(ctrl, 0); };
   const channels = Array.from({ length: n }, (_, v) => {
     const { port1, port2 } = new MessageChannel();
     let gotEnd = false;
     let ended!: () => void;
     const done = new Promise<void>((res) => { ended = res; });
+    let died!: (r: VcpuReply) => void;
+    const death = new Promise<VcpuReply>((res) => { died = res; });
     port1.on('message', (m: LiveMessage) => {
-      if (m.t === 'console') o.onConsole?.(m.bytes);
-      else if (m.t === 'end') { gotEnd = true; ended(); }
+      if (m.t === 'console') {
+        const len = m.bytes.length;
+        const w = o.onConsole?.(m.bytes);
+        if (w instanceof Promise) w.then(() => written(len), () => written(len));
+        else written(len);
+      } else if (m.t === 'end') { gotEnd = true; ended(); }
     });
-    port1.on('close', () => { if (!gotEnd) { stop(); died(new Error(`the vCPU ${v} worker died before the guest ended`)); } });
-    return { port1, port2, done };
+    port1.on('close', () => {
+      if (gotEnd) return;
+      // A secondary that died never left the guest: vCPU 0 must not wait for it before its teardown.
+      if (v !== 0) { Atomics.sub(ctrl, CTRL.alive, 1); Atomics.notify(ctrl, CTRL.alive); }
+      fail(`the vCPU ${v} worker died before the guest ended`);
+      ended();
+      died({ ok: false, error: 'died' }); // its task will never answer
+    });
+    return { port1, port2, done, death };
   });
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   if (deadline !== undefined) {
-    timer = setTimeout(() => { timedOut = true; stop(); }, Math.max(0, deadline - Date.now()));
+    // In pieces of at most MAX_TIMER_MS: Node's timers take no longer delay (a --timeout of 25 days or more).
+    const arm = () => {
+      const left = deadline - Date.now();
+      if (left <= 0) { timedOut = true; stop(); return; }
+      timer = setTimeout(arm, Math.min(left, MAX_TIMER_MS));
+    };
+    arm();
   }
   const onInterrupt = () => stop();
   o.interrupt?.addEventListener('abort', onInterrupt);
@@ -246,8 +312,8 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     vcpu: v, memSize: g.mem.size, shared: g.mem.share(), poolMap, poolBytes: g.layout.poolBytes,
     memBase: g.layout.memBase, memBytes: g.layout.memBytes, pfnLimit: g.layout.pfnLimit, pae: o.pae,
     ctrl: ctrl.buffer as SharedArrayBuffer, shadowState, entry: g.entry, initrdBytes: g.initrdBytes,
-    deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, devices, port: ch.port2, debug: debugTasks?.[v],
-    plugins: o.plugins, trace,
+    deviceGpa: g.bus.descGpa, devicePages: g.bus.pages, devices, port: ch.port2, flow: flow.buffer as SharedArrayBuffer,
+    debug: debugTasks?.[v], plugins: o.plugins, trace,
   }));
   // Console input goes to vCPU 0 (which serves the devices) on its channel; the doorbell and the wake
   // word make it look (it reads the channel between slices and before sleeping).
@@ -256,21 +322,25 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     ringVcpu(ctrl, 0);
   });
   try {
-    const replies = await Promise.race([Promise.all(tasks.map((t) => workers.run(t))), death]);
-    const results: VcpuResult[] = [];
-    replies.forEach((reply, v) => {
-      if (!reply.ok) throw new Error(`the vCPU ${v} worker failed: ${reply.error}`);
-      results.push(reply.result);
-    });
+    const runs = tasks.map((t, v) => Promise.race([channels[v].death, workers.run(t)]).then(
+      (reply) => { if (!reply.ok) fail(`the vCPU ${v} worker failed: ${reply.error}`); return reply; },
+      (e: Error) => { fail(`the vCPU ${v} worker failed: ${e.message}`); return { ok: false, error: e.message } as VcpuReply; },
+    ));
+    const replies = await Promise.race([Promise.all(runs), grace.then(() => null)]);
     // [L:210] Drain the live channels: everything a worker posted before its result arrives first on
-    // its port, ending with 'end'; only then close them.
-    await Promise.race([Promise.all(channels.map((c) => c.done)), death]);
+    // its port, ending with 'end'; only then close them. (After a failure, for the grace period at most.)
+    await Promise.race([Promise.all(channels.map((c) => c.done)), failure !== undefined ? grace : failedOnce.then(() => grace)]);
+    if (failure !== undefined || replies === null) throw new Error(failure ?? 'a vCPU worker failed');
+    const results = replies.map((r) => (r as { ok: true; result: VcpuResult }).result);
     // The guest's fate is the one of the vCPU whose kill (or SHUTDOWN) came first.
     const dead = Atomics.load(ctrl, CTRL.dead);
     let fate = results[dead > 0 && dead <= n ? dead - 1 : 0].fate;
     // With several vCPUs, a kill says on which one it happened.
     if (n > 1 && fate.kind === 'killed') fate = { ...fate, reason: `vCPU ${dead - 1}: ${fate.reason}` };
-    if (o.interrupt?.aborted && fate.kind === 'stopped') return { fate: { kind: 'stopped', reason: INTERRUPTED }, results };
+    if (o.interrupt?.aborted && fate.kind === 'stopped') {
+      const why = o.interrupt.reason;
+      return { fate: { kind: 'stopped', reason: typeof why === 'string' ? why : INTERRUPTED }, results };
+    }
     if (timedOut && fate.kind === 'stopped') return { fate: { kind: 'stopped', reason: `--timeout: stopped the guest after ${o.timeoutSec} s` }, results };
     return { fate, results };
   } finally {
@@ -319,31 +389,42 @@ export async function runLguest(opts: RunOptions): Promise<number> {
 }
 
 async function runLguestOn(opts: RunOptions, workers: VcpuWorkers): Promise<number> {
-  const image = readFileSync(opts.image);
-  let initrd: Uint8Array | undefined;
-  if (opts.initrd !== undefined) {
-    if (!existsSync(opts.initrd)) throw new UserError(`no such initrd: ${opts.initrd}`);
-    initrd = readFileSync(opts.initrd);
-  }
+  const memBytes = opts.memMiB * 2 ** 20;
+  const memLimit = `the guest memory (--mem ${opts.memMiB})`;
+  const image = readInputFile(opts.image, opts.imageArg, memBytes, memLimit);
+  // An image of our guest runtime says which paging it was built for (elf.ts): a mismatch is one clear
+  // line, not a guest that dies strangely. (Bundled names already pick NAME-pae.elf with --pae.)
+  const paging = runtimePaging(image);
+  if (paging === '2level' && opts.pae) throw new UserError(`${opts.imageArg}: built for 2-level paging (no PAE): run it without --pae`);
+  if (paging === 'pae' && !opts.pae) throw new UserError(`${opts.imageArg}: built for PAE paging: run it with --pae`);
+  const initrd = opts.initrd === undefined ? undefined : readInputFile(opts.initrd, `--initrd ${opts.initrd}`, memBytes, memLimit);
   let lastByte = 10;
   const gdb = opts.gdbPort === undefined ? undefined : await listenForGdb(opts.gdbPort, opts.cpus);
   let r: LguestResult;
-  // [L:215] Ctrl-C stops every vCPU cleanly (the statistics still print, a block file is closed); a
-  // second Ctrl-C gives up at once.
+  // [L:215] Ctrl-C, SIGTERM and a closed stdout stop every vCPU cleanly (the statistics still print, a
+  // block file is closed); a second Ctrl-C or SIGTERM gives up at once.
   const interrupt = new AbortController();
   const onSigint = () => {
     if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
     interrupt.abort();
   };
   process.on('SIGINT', onSigint);
+  const offTerm = onTerminate(() => interrupt.abort(TERMINATED));
+  const offOut = onOutputClosed(() => interrupt.abort(OUTPUT_CLOSED));
+  // stdout's callback says when the bytes are written: until then they hold the guest back (output-flow.ts).
+  const write = (b: Uint8Array): Promise<void> | undefined => {
+    if (outputClosed()) return undefined;
+    if (b.length) lastByte = b[b.length - 1];
+    return new Promise((res) => process.stdout.write(b, () => res()));
+  };
   try {
     r = await bootLguest({
       interrupt: interrupt.signal,
       image, imageName: opts.imageArg, memMiB: opts.memMiB, cpus: opts.cpus, pae: opts.pae, cmdline: opts.cmdline,
       initrd, initrdName: opts.initrd, timeoutSec: opts.timeoutSec, block: opts.block, rng: opts.rng,
-      onConsole: (b) => { if (b.length) lastByte = b[b.length - 1]; process.stdout.write(b); },
+      onConsole: write,
       consoleInput: stdinInput,
-      onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
+      onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${printable(reason)}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
       debug: gdb?.link,
       plugins: opts.plugins, trace: opts.trace === undefined ? undefined : parseTraceEvents(opts.trace), traceFile: opts.traceFile,
     }, workers);
@@ -352,11 +433,21 @@ async function runLguestOn(opts: RunOptions, workers: VcpuWorkers): Promise<numb
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
+    offTerm();
+    offOut();
   }
-  if (lastByte !== 10) process.stdout.write('\n');
+  if (lastByte !== 10 && !outputClosed()) process.stdout.write('\n');
   if (opts.stats) printStats(r.stats);
-  if (opts.statsJson) writeFileSync(opts.statsJson, JSON.stringify({ fate: r.fate, ...r.stats }, null, 2) + '\n');
-  const { status, end } = ending(r, gdb?.link.killed === true);
+  let status: number, end: DebugEvent;
+  ({ status, end } = ending(r, gdb?.link.killed === true));
+  if (opts.statsJson) {
+    try {
+      writeFileSync(opts.statsJson, JSON.stringify({ fate: r.fate, ...r.stats }, null, 2) + '\n');
+    } catch (e) {
+      process.stderr.write(`lguest-ts: --stats-json ${opts.statsJson}: cannot write it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})\n`);
+      if (status === 0) status = 2;
+    }
+  }
   // gdb, if still there, hears how the guest ended: "exited with code N" or the signal of a kill/timeout
   await gdb?.server.finish(end);
   return status;
@@ -367,20 +458,25 @@ function ending(r: LguestResult, killedByGdb: boolean): { status: number; end: D
   const exited = (status: number) => ({ status, end: { kind: 'exited', status } as DebugEvent });
   switch (r.fate.kind) {
     case 'poweroff': return exited(0);
-    case 'stopped':
+    case 'stopped': {
       if (killedByGdb) {
         process.stderr.write('lguest-ts: gdb killed the guest\n');
         return { status: EXIT_KILLED_BY_DEBUGGER, end: { kind: 'terminated', signal: SIGKILL } };
       }
       process.stderr.write(`lguest-ts: ${r.fate.reason}\n`);
-      if (r.fate.reason === INTERRUPTED) return { status: EXIT_INTERRUPTED, end: { kind: 'terminated', signal: SIGINT_NUMBER } };
+      const status = STOP_STATUS[r.fate.reason];
+      if (status === EXIT_INTERRUPTED) return { status, end: { kind: 'terminated', signal: SIGINT_NUMBER } };
+      // gdb hears SIGTERM (15, gdb's number too) for SIGTERM; for a closed stdout, SIGPIPE (13).
+      if (status !== undefined) return { status, end: { kind: 'terminated', signal: status === EXIT_TERMINATED ? 15 : 13 } };
       return { status: EXIT_TIMEOUT, end: { kind: 'terminated', signal: SIGALRM } };
+    }
     case 'restart-limit':
-      process.stderr.write(`lguest-ts: ${r.fate.reason}\n`);
+      process.stderr.write(`lguest-ts: ${printable(r.fate.reason)}\n`);
       return exited(EXIT_KILLED);
     default:
-      process.stderr.write(`guest killed: ${r.fate.reason}\n`);
-      if (r.fate.kind === 'killed' && r.fate.report) process.stderr.write(r.fate.report.map((l) => `  ${l}\n`).join(''));
+      // The reason may hold the guest's own text (a SHUTDOWN message): escaped, it stays on this line.
+      process.stderr.write(`guest killed: ${printable(r.fate.reason)}\n`);
+      if (r.fate.kind === 'killed' && r.fate.report) process.stderr.write(r.fate.report.map((l) => `  ${printable(l)}\n`).join(''));
       return exited(EXIT_KILLED);
   }
 }

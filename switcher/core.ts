@@ -40,6 +40,9 @@ export interface VcpuIo {
   notify(addr: number): void;
   /** Called between slices and before sleeping (flush console output). */
   poll(): void;
+  /** True while the Launcher's devices have work left they can do now: a halted vCPU then does not
+   *  sleep (poll() does the work). Absent: never. */
+  busy?(): boolean;
   /** gdb's hooks (`run --gdb`, launcher/vcpu-debug.ts); absent, the loop is exactly what it is without. */
   debug?: VcpuDebug;
 }
@@ -327,7 +330,7 @@ function sleepUntilInterrupt(c: LgCpu, io: VcpuIo): void {
   io.poll();
   const link = c.lg.link, wake = link.mine(VC.wake);
   const seq = Atomics.load(io.ctrl, wake);
-  if (mustStop(c) || io.ctrl[link.mine(VC.irqs)] !== 0) return;
+  if (mustStop(c) || io.ctrl[link.mine(VC.irqs)] !== 0 || io.busy?.() === true) return;
   const now = wallClockMs();
   const timeout = c.clockDeadline !== 0 ? Math.max(0, c.clockDeadline - now) : HALT_POLL_MS;
   if (timeout > 0) Atomics.wait(io.ctrl, wake, seq, timeout);

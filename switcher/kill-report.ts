@@ -7,6 +7,7 @@
 import { describeEvent, type RecentEvents } from './events.ts';
 import type { LgCpu } from './lguest.ts';
 import { guestTranslate } from './plugins.ts';
+import { disassemble } from '../emulator/disasm.ts';
 
 const MAX_INSN = 15;
 
@@ -24,7 +25,7 @@ function guestBytes(c: LgCpu, va: number, len: number): Uint8Array {
   return Uint8Array.from(out);
 }
 
-export async function killReport(c: LgCpu, recent: RecentEvents | null): Promise<string[]> {
+export function killReport(c: LgCpu, recent: RecentEvents | null): string[] {
   const r = (n: Parameters<LgCpu['reg']>[0]) => c.reg(n);
   const lines = [
     `vCPU ${c.id} registers (as the guest last had them), ${c.cpu.retired} instructions retired:`,
@@ -40,7 +41,6 @@ export async function killReport(c: LgCpu, recent: RecentEvents | null): Promise
   } else {
     let text = '(no disassembler)';
     try {
-      const { disassemble } = await import('../emulator/disasm.ts');
       const first = disassemble(bytes, eip, 1)[0];
       if (first) text = `${first.bytes.padEnd(20)} ${first.text}`;
     } catch { /* the report goes on without it */ }

@@ -22,6 +22,8 @@ LGUEST_GUESTS += smp-stress
 LGUEST_GUESTS += pvclock pagehash
 # The Host-isolation attack guests (issue 10; test/guests/isolation-host.test.ts).
 LGUEST_GUESTS += attack-regs attack-stack attack-task attack-sparse
+# Attacks on the Launcher and its devices (issue 10; test/guests/isolation-launcher.test.ts).
+LGUEST_GUESTS += attackl-io
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 
@@ -42,6 +44,7 @@ LGUEST_EXTRA_bench-switch := bench-switch_blob
 LGUEST_EXTRA_smp := vcpu vcpu_entry
 LGUEST_EXTRA_smp-stress := vcpu vcpu_entry
 LGUEST_EXTRA_attack-regs := vcpu vcpu_entry
+LGUEST_EXTRA_attackl-io := vcpu vcpu_entry
 # Objects from outside lguest/ (the same file in both variants): the workload is the very object the bare
 # kernel build/bench.elf links, so both run the same instructions.
 LGUEST_LINK_bench-lguest := $(OBJ)/workload/workload.o

@@ -5,13 +5,16 @@ import { UserError } from '../errors.ts';
 import { resolveImage } from '../images.ts';
 import { runArgsProblem, type RunOptions } from '../run-options.ts';
 import { MAX_VCPUS } from '../../switcher/smp.ts';
+import { checkInputFile, checkOutputFile } from '../input.ts';
 
 // RunOptions and its checks live in run-options.ts, which the library's types can reach without yargs.
 export { runArgsProblem, type RunOptions };
 
 export function runCommand(y: Argv): Argv {
   return y.command(
-    'run <image>',
+    // [image], not <image>: with a required positional yargs would blame a missing image for an unknown
+    // option that took the image as its value (`run --frob hello`); strict mode then names the option.
+    'run [image]',
     'Boot IMAGE: a bundled guest name (see `images`) or a path to an ELF file',
     (a) => a
       .positional('image', { type: 'string', describe: 'bundled image name or path' })
@@ -38,10 +41,22 @@ export function runCommand(y: Argv): Argv {
         plugins: args.plugin as string[] | undefined, trace: args.trace as string | undefined, traceFile: args['trace-file'] as string | undefined,
       }) ?? true),
     async (args) => {
-      const imageArg = args.image as string;
+      const imageArg = args.image as string | undefined;
+      if (imageArg === undefined || imageArg === '') throw new UserError('run: give an IMAGE (a bundled image name, see \'lguest-ts images\', or a path)');
       const { path, info } = resolveImage(imageArg, args.pae as boolean);
       if (!existsSync(path)) throw new UserError(`no such image: ${imageArg} (not a bundled image name, see 'lguest-ts images', nor a file)`);
       if (info?.kind === 'bare' && !args.bare) throw new UserError(`${imageArg} is a bare Multiboot kernel: run it with --bare`);
+      // Inputs are checked before anything runs: regular files the guest's memory can hold.
+      const mem = args.mem as number;
+      const memLimit = `the guest memory (--mem ${mem})`;
+      checkInputFile(path, imageArg, mem * 2 ** 20, memLimit);
+      const initrd = args.initrd as string | undefined;
+      if (initrd !== undefined) {
+        if (!existsSync(initrd)) throw new UserError(`no such initrd: ${initrd}`);
+        checkInputFile(initrd, `--initrd ${initrd}`, mem * 2 ** 20, memLimit);
+      }
+      const statsJson = args['stats-json'] as string | undefined;
+      if (statsJson !== undefined) checkOutputFile(statsJson, `--stats-json ${statsJson}`);
       const opts: RunOptions = {
         image: path,
         imageArg,

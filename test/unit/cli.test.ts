@@ -23,7 +23,7 @@ describe('lguest-ts CLI', () => {
     const r = cli('frobnicate');
     expect(r.status).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/Unknown argument: frobnicate/);
+    expect(r.stderr).toMatch(/unknown command frobnicate/);
   });
   it('rejects bad option values with one line', () => {
     for (const args of [['run', '--mem', 'lots', 'hello'], ['run', '--cpus', '0', 'hello'], ['run', '--timeout', '-1', 'hello'], ['cpu-test', '--max-failures', '-2', 'x.json'], ['cpu-test', '--engine', 'bogus', 'x.json']]) {
