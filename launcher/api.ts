@@ -89,8 +89,9 @@ export type RunFate =
   /** bare: the kernel wrote `value` to isa-debug-exit (port 0xF4). */
   | { kind: 'exit'; value: number }
   /** lguest: the Host killed the guest (its first reason: a bad hypercall, a crash report, a bad ring...),
-   *  or the guest asked to restart more than MAX_RESTARTS times. */
-  | { kind: 'killed'; reason: string }
+   *  or the guest asked to restart more than MAX_RESTARTS times. `report`: what the Host saw at the kill
+   *  (the guest's registers, the instruction at EIP, the last Host events), the lines the CLI prints. */
+  | { kind: 'killed'; reason: string; report?: string[] }
   /** bare: HLT with nothing to wake it, a triple fault, or something lguest-ts does not implement. */
   | { kind: 'halt' | 'triple-fault' | 'unsupported'; reason: string; registers: string }
   /** `timeoutSec` ran out. */
@@ -261,7 +262,8 @@ async function bootLguestApi(
   } else if (f.kind === 'stopped') {
     fate = { kind: 'timeout', reason: f.reason }; exitStatus = EXIT_TIMEOUT; end = { kind: 'terminated', signal: SIGALRM };
   } else {
-    fate = { kind: 'killed', reason: f.reason }; exitStatus = EXIT_KILLED; end = { kind: 'exited', status: EXIT_KILLED };
+    fate = { kind: 'killed', reason: f.reason, ...(r.killReport ? { report: r.killReport } : {}) };
+    exitStatus = EXIT_KILLED; end = { kind: 'exited', status: EXIT_KILLED };
   }
   await gdb?.server.finish(end);
   return { mode: 'lguest', fate, exitStatus, stats: r.stats };

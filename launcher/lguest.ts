@@ -117,6 +117,9 @@ export interface LguestResult {
   /** How the last boot ended; 'restart-limit' when the guest kept asking to restart. */
   fate: Fate | { kind: 'restart-limit'; reason: string };
   stats: LguestStats;
+  /** A killed guest: its registers, the instruction at EIP and the Host's last events on the vCPU whose kill
+   *  stands (switcher/kill-report.ts), one line each. */
+  killReport?: string[];
 }
 
 /** The one final message of a vCPU worker. */
@@ -201,7 +204,7 @@ async function bootLoop(o: LguestBootOptions, workers: VcpuWorkers, devices: Bus
   for (let boot = 0; ; boot++) {
     const r = await bootOnce(o, workers, deadline, devices, flow);
     stats = mergeStats(stats, r, boot + 1);
-    if (r.fate.kind !== 'restart') return { fate: r.fate, stats };
+    if (r.fate.kind !== 'restart') return { fate: r.fate, stats, killReport: r.killReport };
     const max = o.maxRestarts ?? MAX_RESTARTS;
     if (boot >= max) {
       return { fate: { kind: 'restart-limit', reason: `the guest asked to restart ${boot + 1} times; giving up after ${max} restarts` }, stats };
@@ -214,6 +217,7 @@ async function bootLoop(o: LguestBootOptions, workers: VcpuWorkers, devices: Bus
 interface BootResult {
   fate: Fate;
   results: VcpuResult[];
+  killReport?: string[];
 }
 
 function mergeStats(prev: LguestStats | undefined, r: BootResult, boots: number): LguestStats {
@@ -334,7 +338,8 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
     const results = replies.map((r) => (r as { ok: true; result: VcpuResult }).result);
     // The guest's fate is the one of the vCPU whose kill (or SHUTDOWN) came first.
     const dead = Atomics.load(ctrl, CTRL.dead);
-    let fate = results[dead > 0 && dead <= n ? dead - 1 : 0].fate;
+    const first = results[dead > 0 && dead <= n ? dead - 1 : 0];
+    let fate = first.fate;
     // With several vCPUs, a kill says on which one it happened.
     if (n > 1 && fate.kind === 'killed') fate = { ...fate, reason: `vCPU ${dead - 1}: ${fate.reason}` };
     if (o.interrupt?.aborted && fate.kind === 'stopped') {
@@ -342,7 +347,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
       return { fate: { kind: 'stopped', reason: typeof why === 'string' ? why : INTERRUPTED }, results };
     }
     if (timedOut && fate.kind === 'stopped') return { fate: { kind: 'stopped', reason: `--timeout: stopped the guest after ${o.timeoutSec} s` }, results };
-    return { fate, results };
+    return { fate, results, killReport: fate.kind === 'killed' ? first.killReport : undefined };
   } finally {
     if (timer) clearTimeout(timer);
     o.interrupt?.removeEventListener('abort', onInterrupt);
@@ -476,7 +481,7 @@ function ending(r: LguestResult, killedByGdb: boolean): { status: number; end: D
     default:
       // The reason may hold the guest's own text (a SHUTDOWN message): escaped, it stays on this line.
       process.stderr.write(`guest killed: ${printable(r.fate.reason)}\n`);
-      if (r.fate.kind === 'killed' && r.fate.report) process.stderr.write(r.fate.report.map((l) => `  ${printable(l)}\n`).join(''));
+      if (r.killReport) process.stderr.write(r.killReport.map((l) => `  ${printable(l)}\n`).join(''));
       return exited(EXIT_KILLED);
   }
 }

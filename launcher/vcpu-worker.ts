@@ -70,6 +70,8 @@ export interface VcpuResult {
   stats: HostStats;
   shadow: ShadowStats | null;
   retired: number;
+  /** This vCPU's kill ended the guest: what the Host saw (switcher/kill-report.ts). */
+  killReport?: string[];
 }
 
 /** The largest string one early-console NOTIFY may print. */
@@ -279,9 +281,11 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     }
     flush();
     // [L:304] A kill this vCPU made explains itself (switcher/kill-report.ts), before anything is torn down.
-    let fate: Fate = ended;
-    if (ended.kind === 'killed' && lg.dead !== null && Atomics.load(ctrl, CTRL.dead) === task.vcpu + 1) {
-      try { fate = { ...ended, report: killReport(vcpu, recent) }; } catch { /* the kill stands without it */ }
+    // (Not for a SHUTDOWN: the guest ended itself and said why.)
+    const fate: Fate = ended;
+    let report: string[] | undefined;
+    if (ended.kind === 'killed' && lg.shutdown === null && Atomics.load(ctrl, CTRL.dead) === task.vcpu + 1) {
+      try { report = killReport(vcpu, recent); } catch { /* the kill stands without it */ }
     }
     trace?.close();
     let shadow: ShadowStats | null = null;
@@ -301,7 +305,7 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
     }
     dbg?.close();
     port.postMessage({ t: 'end' } satisfies LiveMessage);
-    return { vcpu: task.vcpu, started: true, fate, stats: lg.stats, shadow, retired: vcpu.cpu.retired };
+    return { vcpu: task.vcpu, started: true, fate, stats: lg.stats, shadow, retired: vcpu.cpu.retired, killReport: report };
   }
 }
 

@@ -20,8 +20,7 @@ import type { PluginSet } from './plugins.ts';
 export type Fate =
   | { kind: 'poweroff'; reason: string }
   | { kind: 'restart'; reason: string }
-  /** report: what the Host saw when it killed the guest (registers, the instruction, recent events). */
-  | { kind: 'killed'; reason: string; report?: string[] }
+  | { kind: 'killed'; reason: string }
   | { kind: 'stopped'; reason: string };
 
 export { CTRL, VC } from './smp.ts';

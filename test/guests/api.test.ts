@@ -41,9 +41,12 @@ describe('library API: lguest guests', () => {
     expect(b.fate.kind).toBe('poweroff');
   });
 
-  test('a killed guest: fate killed with its reason, exit status 1', async () => {
+  test('a killed guest: fate killed with its reason and the Host\'s report, exit status 1', async () => {
     const r = await run({ image: 'misbehave', cmdline: 'case=badhcall', memMiB: 16, workers });
-    expect(r.fate).toEqual({ kind: 'killed', reason: 'Bad hypercall 99' });
+    expect(r.fate).toMatchObject({ kind: 'killed', reason: 'Bad hypercall 99' });
+    const report = r.fate.kind === 'killed' ? r.fate.report ?? [] : [];
+    expect(report[0]).toMatch(/^vCPU 0 registers/);
+    expect(report.some((l) => /^\s+\[\d+\] hypercall 99\(/.test(l))).toBe(true);
     expect(r.exitStatus).toBe(1);
   });
 
