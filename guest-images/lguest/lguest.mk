@@ -18,6 +18,9 @@ LGUEST_GUESTS += virtcon
 LGUEST_GUESTS += virtblk
 LGUEST_GUESTS += smp
 LGUEST_GUESTS += smp-stress
+# fuzz-soak: the soak's and the fuzz tests' attacker (test/soak/), with the secondary-vCPU path.
+LGUEST_GUESTS += fuzz-soak
+LGUEST_EXTRA_fuzz-soak := vcpu vcpu_entry
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 
