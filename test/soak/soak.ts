@@ -150,7 +150,7 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakSummary> {
     try {
       r = await soakBoot({
         image: images[`${j.pae}`], name: 'fuzz-soak', memMiB: MEM_MIB, cpus: j.cpus, pae: j.pae, rng: j.rng,
-        cmdline: cmdline(j), wallMs: j.mode === 'soak' ? 60_000 + (j.acts ?? 0) : 30_000,
+        cmdline: cmdline(j), wallMs: j.mode === 'soak' ? 30_000 + 0.3 * (j.acts ?? 0) : 20_000,
       }, workers);
     } finally {
       give(j.cpus);
@@ -186,18 +186,19 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakSummary> {
   const enough = () => s.acts >= target || (until !== undefined && Date.now() >= until);
   try {
     let pass = 0;
-    // Each cycle: one soak boot per shape and, every other cycle, a pass over the fatal acts, both
-    // paging modes. The first pass always completes, so even a short soak tries every fatal act.
+    // Each cycle: one soak boot (the shapes in turn). The first cycle always completes, so even a short
+    // soak tries every fatal act.
     do {
       const jobs: Job[] = [];
       const shape = SOAK_SHAPES[pass % SOAK_SHAPES.length];
       jobs.push({ mode: 'soak', seed: seed++, acts: bootActs, ...shape });
-      if (pass % 4 === 0) {
-        const pae = (pass / 4) % 2 === 1;
-        const fj = fatalJobs(seed, pae);
-        seed += fj.length;
-        jobs.push(...fj);
-        if (pass === 0) jobs.push(...fatalJobs(seed, true).map((x) => ({ ...x, seed: x.seed + 1000 })));
+      // The fatal acts: both paging modes in the first cycle; in a timed soak, again every 8 cycles.
+      if (pass === 0 || (until !== undefined && pass % 8 === 0)) {
+        for (const pae of [false, true]) {
+          const fj = fatalJobs(seed, pae);
+          seed += fj.length;
+          jobs.push(...fj);
+        }
       }
       pass++;
       let next = 0;

@@ -455,16 +455,16 @@ static void secondary(u32 id)
 			fatal_for = 0;
 			fatal_done = 1;
 		}
-		u32 r = below_id(id, 16);
-		if (r < 6)
+		u32 r = below_id(id, 48);
+		if (r < 18)
 			hcall_act(id);
-		else if (r < 7)
+		else if (r < 19)
 			ring_act(id);
-		else if (r < 8)
+		else if (r < 22)
 			fill_ring(id, data_of(xring0_ok ? below_id(id, ncpus) : 1 + below_id(id, ncpus - 1)), 1 + below_id(id, 4), C_XRING);
-		else if (r < 11)
+		else if (r < 31)
 			pte_act(id);
-		else if (r < 15)
+		else if (r < 45)
 			touch_sec(id, SCRATCH_VA + below_id(id, SCRATCH_N) * PAGE_SIZE + (below_id(id, PAGE_SIZE) & ~3u),
 				  below_id(id, 2));
 		else {
