@@ -5,6 +5,11 @@
  * with a reason, the restart limit, or the --timeout stop. Never an exception out of the Host, a worker
  * that dies, or a Host that needs far more wall time than the timeout asked for.
  *
+ * Every kill must belong to an act: the guest announces each act on its console before it makes it,
+ * and the kill's reason must be one that act may get at once, or one an act made earlier may get later
+ * (a page-table entry met at the next fault, a gate or segment that sends the guest's code anywhere);
+ * always a reason the Host gives (test/property/guest-fuzz-reasons.ts has the table).
+ *
  * GUEST_FUZZ_RUNS runs (default 400, about 30 s on two cores), spread over the modes and both paging variants; GUEST_FUZZ_SEED
  * moves the seeds (default 1). A failing run names its seed, mode and paging in the test's message; run
  * it alone with `lguest-ts run guest-images/build/fuzz[-pae].elf --mem 8 --timeout 1 --cmdline
@@ -15,6 +20,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bootLguest, VcpuWorkers, type LguestResult } from '../../launcher/lguest.ts';
 import { IMAGE_DIR } from '../../launcher/images.ts';
+import { announcedActs, judgeKill } from './guest-fuzz-reasons.ts';
 
 const RUNS = Number(process.env.GUEST_FUZZ_RUNS ?? 400);
 const FIRST_SEED = Number(process.env.GUEST_FUZZ_SEED ?? 1);
@@ -34,20 +40,27 @@ const images = {
 };
 
 interface Run { seed: number; mode: string; pae: boolean }
-interface Outcome { run: Run; fate?: LguestResult['fate']; leaked?: number; ms: number; error?: string }
+interface Outcome { run: Run; fate?: LguestResult['fate']; leaked?: number; ms: number; error?: string; acts: string[] }
 
 async function fuzzOnce(run: Run): Promise<Outcome> {
   const t0 = Date.now();
+  const out: Buffer[] = [];
+  const acts = () => announcedActs(Buffer.concat(out).toString('latin1'));
   try {
     const r = await bootLguest({
       image: images[`${run.pae}`], imageName: 'fuzz', memMiB: MEM_MIB, cpus: 1, pae: run.pae,
-      cmdline: `seed=${run.seed} mode=${run.mode}`, timeoutSec: TIMEOUT_S,
+      cmdline: `seed=${run.seed} mode=${run.mode}`, timeoutSec: TIMEOUT_S, maxRestarts: 0,
+      onConsole: (b) => { out.push(Buffer.from(b)); },
     }, workers);
-    return { run, fate: r.fate, leaked: r.stats.shadow?.leakedFrames, ms: Date.now() - t0 };
+    return { run, fate: r.fate, leaked: r.stats.shadow?.leakedFrames, ms: Date.now() - t0, acts: acts() };
   } catch (e) {
-    return { run, ms: Date.now() - t0, error: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+    return { run, ms: Date.now() - t0, error: e instanceof Error ? (e.stack ?? e.message) : String(e), acts: acts() };
   }
 }
+
+/** How the kills were matched to acts: the last act's own reasons, a page-table act's later fault, or
+ *  after an act that sends the guest's code anywhere (any reason the Host gives). */
+const matched = { immediate: 0, deferred: 0, any: 0 };
 
 /** A known fate, or what is wrong with it. */
 function problem(o: Outcome): string | null {
@@ -57,7 +70,11 @@ function problem(o: Outcome): string | null {
   if (o.leaked !== undefined && o.leaked !== 0) return `the shadow leaked ${o.leaked} frames (fate ${f.kind}: ${f.reason})`;
   switch (f.kind) {
     case 'poweroff': return f.reason === 'CRASH: Power down' ? null : `power-off with reason ${JSON.stringify(f.reason)}`;
-    case 'killed': return f.reason.length > 0 ? null : 'killed with no reason';
+    case 'killed': {
+      const j = judgeKill(f.reason, o.acts);
+      matched[j.how]++;
+      return j.problem;
+    }
     case 'restart-limit': return null;
     case 'stopped': return /^--timeout: /.test(f.reason) ? null : `stopped without a timeout: ${f.reason}`;
     default: return `unknown fate ${JSON.stringify(f)}`;
@@ -99,6 +116,7 @@ describe('lguest guests doing random things', () => {
       console.log('fates', fates);
       console.log('kill reasons', Object.entries(reasons).sort((a, b) => b[1] - a[1]));
       console.log('slowest', Math.max(...outcomes.map((o) => o.ms)), 'ms');
+      console.log('kills matched to', matched);
     }
     expect(bad).toEqual([]);
     expect(outcomes).toHaveLength(runs.length);

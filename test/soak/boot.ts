@@ -21,6 +21,8 @@ import type { Fate } from '../../switcher/lguest.ts';
 import { CTRL, newCtrl, stopAllVcpus } from '../../switcher/smp.ts';
 
 const PAGE = 4096;
+/** How long after the stop request a vCPU may take to leave before its worker counts as stuck. */
+const WEDGE_GRACE_MS = 10_000;
 
 export interface SoakBootOptions {
   image: Uint8Array;
@@ -48,6 +50,8 @@ export interface SoakBootResult {
   poolInUse: number;
   poolAllowed: number;
   leakedFrames?: number;
+  /** A worker is stuck for good: the pool must be replaced. */
+  wedged?: boolean;
   instructions: number;
   exits: number;
 }
@@ -107,6 +111,12 @@ export async function soakBoot(o: SoakBootOptions, workers: VcpuWorkers): Promis
   });
   let hung = false;
   const timer = setTimeout(() => { hung = true; stopAllVcpus(ctrl); }, o.wallMs);
+  // A vCPU that does not even answer the stop (stuck inside the Host) is given up on a little later.
+  let wedge!: NodeJS.Timeout;
+  const wedged = new Promise<never>((_, rej) => {
+    wedge = setTimeout(() => rej(new Error(`hang: a vCPU did not stop within ${WEDGE_GRACE_MS} ms of the stop request (stuck in the Host)`)), o.wallMs + WEDGE_GRACE_MS);
+  });
+  wedged.catch(() => {});
   const tasks = channels.map((ch, v): VcpuTask => ({
     vcpu: v, memSize: mem.size, shared: mem.share(), poolMap, poolBytes: layout.poolBytes,
     memBase: layout.memBase, memBytes: layout.memBytes, pfnLimit: layout.pfnLimit, pae: o.pae,
@@ -117,13 +127,13 @@ export async function soakBoot(o: SoakBootOptions, workers: VcpuWorkers): Promis
     console: '', ms: 0, hung: false, canary: null, poolInUse: 0, poolAllowed: 2 + 2 * n, instructions: 0, exits: 0,
   };
   try {
-    const replies = await Promise.race([Promise.all(tasks.map((t) => workers.run(t))), death]);
+    const replies = await Promise.race([Promise.all(tasks.map((t) => workers.run(t))), death, wedged]);
     const results: VcpuResult[] = [];
     replies.forEach((reply, v) => {
       if (!reply.ok) throw new Error(`the vCPU ${v} worker failed: ${reply.error}`);
       results.push(reply.result);
     });
-    await Promise.race([Promise.all(channels.map((c) => c.done)), death]);
+    await Promise.race([Promise.all(channels.map((c) => c.done)), death, wedged]);
     const dead = Atomics.load(ctrl, CTRL.dead);
     let fate = results[dead > 0 && dead <= n ? dead - 1 : 0].fate;
     if (n > 1 && fate.kind === 'killed') fate = { kind: 'killed', reason: `vCPU ${dead - 1}: ${fate.reason}` };
@@ -135,8 +145,10 @@ export async function soakBoot(o: SoakBootOptions, workers: VcpuWorkers): Promis
     }
   } catch (e) {
     out.error = e instanceof Error ? e.message : String(e);
+    if (/^hang: /.test(out.error)) out.wedged = true;
   } finally {
     clearTimeout(timer);
+    clearTimeout(wedge);
     stopAllVcpus(ctrl);
     for (const c of channels) c.port1.close();
   }

@@ -7,7 +7,7 @@
  *   npm run soak -- --minutes N        soak for N minutes (at least one pass over every fatal act)
  *   npm run soak -- --acts N           soak until N hostile acts were made
  *   options: --seed S (first seed, default 1), --boot-acts N (acts per soak boot, default 100000),
- *            --verbose (one line per boot)
+ *            --fatal A,B (only these fatal acts; "" for none), --verbose (one line per boot)
  *   FUZZ_KNOWN_BUGS=all (or a list of gates, test/soak/acts.ts) also runs the acts that find Host bugs
  *   known and not fixed yet.
  *
@@ -34,6 +34,8 @@ export interface SoakOptions {
   bootActs?: number;
   log?: (line: string) => void;
   verbose?: boolean;
+  /** Only these fatal acts (default: every act whose gate is open); [] for none. */
+  fatalActs?: string[];
 }
 
 export interface SoakSummary {
@@ -49,6 +51,10 @@ export interface SoakSummary {
 }
 
 const MEM_MIB = 16;
+/** Wall-time bounds per boot (a hang): generous, as a machine shared by many may run a boot at a tenth
+ *  of a core; a boot on an idle core takes a tenth of it. */
+const SOAK_WALL_MS = 60_000;
+const FATAL_WALL_MS = 60_000;
 const images = {
   false: readFileSync(join(IMAGE_DIR, 'fuzz-soak.elf')),
   true: readFileSync(join(IMAGE_DIR, 'fuzz-soak-pae.elf')),
@@ -108,10 +114,10 @@ function judge(j: Job, r: SoakBootResult): { problems: string[]; killedFor?: str
   return { problems: p, fatalActs: announced };
 }
 
-function fatalJobs(seed: number, pae: boolean): Job[] {
+function fatalJobs(seed: number, pae: boolean, only?: string[]): Job[] {
   const jobs: Job[] = [];
   for (const [name, act] of Object.entries(FATAL_ACTS)) {
-    if (!gateOpen(act.gate)) continue;
+    if (only ? !only.includes(name) : !gateOpen(act.gate)) continue;
     if (act.needs?.pae && !pae) continue;
     const cpus = act.needs?.cpus ?? 1 + (seed % 2);
     jobs.push({ mode: 'fatal', act: name, seed: seed++, cpus, pae, rng: act.needs?.rng ?? seed % 3 === 0 });
@@ -138,7 +144,7 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakSummary> {
     acts: 0, fates: { survived: 0, reflected: 0, killed: 0 }, byKind: {}, killsByAct: {},
     boots: { soak: 0, fatal: 0 }, instructions: 0, exits: 0, problems: [], ms: 0,
   };
-  const workers = new VcpuWorkers(2);
+  let workers = new VcpuWorkers(2);
   let free = 2;
   const waiters: Array<() => void> = [];
   const take = async (n: number) => { while (free < n) await new Promise<void>((res) => waiters.push(res)); free -= n; };
@@ -150,10 +156,16 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakSummary> {
     try {
       r = await soakBoot({
         image: images[`${j.pae}`], name: 'fuzz-soak', memMiB: MEM_MIB, cpus: j.cpus, pae: j.pae, rng: j.rng,
-        cmdline: cmdline(j), wallMs: j.mode === 'soak' ? 30_000 + 0.3 * (j.acts ?? 0) : 20_000,
+        cmdline: cmdline(j), wallMs: j.mode === 'soak' ? SOAK_WALL_MS + 0.5 * (j.acts ?? 0) : FATAL_WALL_MS,
       }, workers);
     } finally {
       give(j.cpus);
+    }
+    if (r.wedged) {
+      // a worker stuck for good: start a fresh pool (the stuck thread is terminated with the old one)
+      const old = workers;
+      workers = new VcpuWorkers(2);
+      void old.destroy();
     }
     const { problems, killedFor, fatalActs } = judge(j, r);
     for (const p of problems) s.problems.push(`${p}\n    reproduce: ${reproduce(j)}`);
@@ -183,7 +195,13 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakSummary> {
     if (o.verbose) log(`soak: ${j.mode} ${j.act ?? ''} seed ${j.seed} cpus ${j.cpus}${j.pae ? ' pae' : ''}: ${r.fate?.kind ?? 'error'} ${r.fate?.reason ?? r.error ?? ''} (${r.ms} ms)`);
   };
 
-  const enough = () => s.acts >= target || (until !== undefined && Date.now() >= until);
+  // A problem ends the soak after the cycle it was found in (its boots all report).
+  // Warm both workers up (each loads the Host's modules on its first boot), outside the wall bounds.
+  await Promise.all([0, 1].map(() => soakBoot({
+    image: images.false, name: 'fuzz-soak', memMiB: MEM_MIB, cpus: 1, pae: false, cmdline: 'mode=fatal act=reinit',
+    wallMs: 300_000,
+  }, workers)));
+  const enough = () => s.problems.length > 0 || s.acts >= target || (until !== undefined && Date.now() >= until);
   try {
     let pass = 0;
     // Each cycle: one soak boot (the shapes in turn). The first cycle always completes, so even a short
@@ -195,7 +213,7 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakSummary> {
       // The fatal acts: both paging modes in the first cycle; in a timed soak, again every 8 cycles.
       if (pass === 0 || (until !== undefined && pass % 8 === 0)) {
         for (const pae of [false, true]) {
-          const fj = fatalJobs(seed, pae);
+          const fj = fatalJobs(seed, pae, o.fatalActs);
           seed += fj.length;
           jobs.push(...fj);
         }
@@ -241,8 +259,12 @@ function parseArgs(argv: string[]): SoakOptions {
     else if (a === '--seed') o.seed = num(i++, a);
     else if (a === '--boot-acts') o.bootActs = num(i++, a);
     else if (a === '--verbose') o.verbose = true;
+    else if (a === '--fatal') {
+      o.fatalActs = (argv[++i] ?? '').split(',').filter((x) => x !== '');
+      for (const f of o.fatalActs) if (!(f in FATAL_ACTS)) throw new Error(`--fatal: no act ${f} (test/soak/acts.ts lists them)`);
+    }
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run soak -- [--minutes N | --acts N] [--seed S] [--boot-acts N] [--verbose]\n');
+      process.stdout.write('usage: npm run soak -- [--minutes N | --acts N] [--seed S] [--boot-acts N] [--fatal A,B] [--verbose]\n');
       process.exit(0);
     } else throw new Error(`unknown option ${a} (npm run soak -- --help)`);
   }
