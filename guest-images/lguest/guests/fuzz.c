@@ -13,7 +13,8 @@
  * A trap in our own kernel code during hcall/paging moves resumes after the touching instruction.
  *
  * Before each move the guest says on the console which kind of act it is about to make, on a line of its
- * own: "@@fz v0 fatal KIND" (hcall_N for hypercall N, ring for a batch through the async ring, pg_* for
+ * own: "@@fz v0 fatal KIND" (hcall_N for hypercall N, tame_N for one with arguments meant to be accepted,
+ * ring for a batch through the async ring, pg_* for
  * the page-table moves, code and user for a round of random code). The test checks that a kill's
  * reason belongs to the act announced last, or (for what shows only later, as a fault) to one made
  * before: test/property/guest-fuzz.test.ts has the table. */
@@ -266,7 +267,7 @@ static void tame_hcall(u32 call)
 	static u32 tls[GDT_ENTRY_TLS_ENTRIES * 2];
 	u32 d[2];
 	if (call != LHCALL_SET_PTE && call != LHCALL_SET_PGD && call != LHCALL_SET_PMD)
-		announce("hcall", call);
+		announce("tame", call);
 	switch (call) {
 	case LHCALL_NEW_PGTABLE:
 		mm_switch(rnd_below(2) ? &kernel_mm : &user_mm);
