@@ -6,7 +6,10 @@
  * `must`: the Host has to kill the guest for this act (lguest does); surviving it is a bug too.
  * `needs`: what the boot must offer (2 vCPUs for the acts of a secondary, --rng for the ring acts, PAE).
  * `gate`: the act finds a Host bug that is known and being fixed elsewhere; it runs only when the
- * environment variable FUZZ_KNOWN_BUGS lists the gate (comma separated, or "all").
+ * environment variable FUZZ_KNOWN_BUGS lists the gate (comma separated, or "all"). Besides the gates
+ * here, tss-jmp enables a ring-3 slot of the soak (a far jump to the kernel's DPL-0 TSS must raise #GP;
+ * the CPU ends the run instead: emulator/ops/control.ts checks no DPL before "task switching is not
+ * supported").
  */
 export interface FatalAct {
   must: boolean | 'pae' | '2level';

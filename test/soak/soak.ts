@@ -63,7 +63,9 @@ const images = {
 interface Job { mode: 'soak' | 'fatal'; seed: number; cpus: number; pae: boolean; rng: boolean; act?: string; acts?: number }
 
 function cmdline(j: Job): string {
-  return j.mode === 'soak' ? `seed=${j.seed} acts=${j.acts} mode=soak` : `seed=${j.seed} mode=fatal act=${j.act}`;
+  // tssjmp=1: the ring-3 far jump to a DPL-0 TSS (gate tss-jmp: the CPU ends the run instead of #GP)
+  const tss = gateOpen('tss-jmp') ? ' tssjmp=1' : '';
+  return j.mode === 'soak' ? `seed=${j.seed} acts=${j.acts} mode=soak${tss}` : `seed=${j.seed} mode=fatal act=${j.act}${tss}`;
 }
 
 export function reproduce(j: Job): string {

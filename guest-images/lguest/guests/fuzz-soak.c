@@ -1,7 +1,7 @@
 /* fuzz-soak: a guest that attacks the Host as fast as it can, for the soak (test/soak/) and the
  * fuzz tests (test/property/guest-fuzz-soak.test.ts).
  *
- * Command line: "seed=N acts=N mode=soak|fatal [act=KIND]".
+ * Command line: "seed=N acts=N mode=soak|fatal [act=KIND] [tssjmp=1]".
  *
  * mode=soak: a loop of hostile acts the Host must survive (lguest rejects them by reflecting a fault or
  * ignores them), until `acts` of them were made, then a tally and power-off. No kill is acceptable in
@@ -25,7 +25,8 @@
  *
  * Acts that find Host bugs not fixed yet are chosen only by the tests that know them (act=smp_regs:
  * another vCPU's regs page written from a secondary; act=pae_stack_regs: SET_STACK onto the Switcher's
- * regs page; act=pool_pressure: sparse mappings in four address spaces, shadow pool exhaustion). */
+ * regs page; act=pool_pressure: sparse mappings in four address spaces, shadow pool exhaustion; tssjmp=1:
+ * a ring-3 far jump to the kernel's DPL-0 TSS, which must raise #GP and today ends the run). */
 #include "kernel.h"
 #include "virtio.h"
 
@@ -63,6 +64,7 @@ static volatile u32 counts[LGUEST_MAX_VCPUS][NCOUNT];
 
 static u32 ncpus = 1, target_acts = 100000, pae_mode;
 static char mode[16], act_name[24];
+static u32 tss_jmp;           /* tssjmp=1: the ring-3 far jump to the TSS (a known emulator bug) */
 static u32 xring0_ok;          /* secondaries may write garbage into vCPU 0's ring (soak mode only) */
 static volatile u32 stop_flag, fatal_for;      /* fatal_for: vCPU that must do act_name (0: none) */
 static volatile u32 sec_running[LGUEST_MAX_VCPUS], sec_done[LGUEST_MAX_VCPUS];
@@ -516,6 +518,13 @@ static const struct slot_kind slot_kinds[] = {
 	{ 2, { 0x0F, 0x31 }, NONE | V(13), 0 },             /* rdtsc */
 	{ 5, { 0xB8, 0x37, 0x13, 0, 0 }, NONE, 0 },         /* mov eax, junk (before int 0x80) */
 	{ 2, { 0xCD, 0x80 }, SYSC | NONE, 0 }, /* a junk system call */
+	{ 7, { 0x9A, 0, 0, 0, 0, KERNEL_CS, 0 }, V(13), 0 },        /* lcall KERNEL_CS:0 */
+	{ 7, { 0xEA, 0, 0, 0, 0, GDT_ENTRY_TSS << 3, 0 }, V(13), 4 }, /* ljmp to the DPL-0 TSS (tssjmp=1) */
+	{ 6, { 0x66, 0xB8, KERNEL_DS, 0, 0x8E, 0xD0 }, V(13), 0 },  /* mov ss, KERNEL_DS */
+	{ 6, { 0x66, 0xB8, KERNEL_DS, 0, 0x8E, 0xD8 }, V(13), 0 },  /* mov ds, KERNEL_DS */
+	{ 2, { 0x0F, 0x34 }, V(6) | V(13), 0 },                     /* sysenter */
+	{ 2, { 0x0F, 0x05 }, V(6) | V(13), 0 },                     /* syscall */
+	{ 2, { 0x0F, 0x00, }, V(13) | V(6) | NONE, 3 },             /* ltr/lldt/verr... on a random selector */
 };
 #define NKINDS ARRAY_SIZE(slot_kinds)
 static u8 slot_kind_of[USER_SLOTS];
@@ -536,6 +545,8 @@ static void new_program(void)
 	u8 *p = user_code;
 	for (u32 s = 0; s < USER_SLOTS; s++) {
 		u32 k = below(NKINDS);
+		while (slot_kinds[k].patch == 4 && !tss_jmp)
+			k = below(NKINDS);
 		const struct slot_kind *sk = &slot_kinds[k];
 		slot_kind_of[s] = (u8)k;
 		*p++ = 0xBD;                              /* mov ebp, s: the handler finds the slot by it */
@@ -547,6 +558,10 @@ static void new_program(void)
 		if (sk->patch == 1) {
 			u32 a = kernel_target();
 			memcpy(start + 1, &a, 4);
+		} else if (sk->patch == 3) {
+			/* 0F 00 /r with a register operand: sldt, str (quiet), lldt, ltr (#GP), verr, verw (quiet) */
+			static const u8 regs[] = { 0, 1, 2, 3, 6, 7 };   /* never esp or ebp */
+			*p++ = (u8)(0xC0 | (below(6) << 3) | regs[below(sizeof(regs))]);
 		} else if (sk->patch == 2) {
 			u32 rel = kernel_target() - (USER_BASE + (u32)(p - user_code));
 			memcpy(start + 1, &rel, 4);
@@ -941,6 +956,7 @@ void guest_main(void)
 	if (!cmdline_value("mode", mode, sizeof(mode)))
 		memcpy(mode, "soak", 5);
 	mem_bytes = (u32)boot_mem_size;
+	tss_jmp = cmdline_value("tssjmp", buf, sizeof(buf)) && buf[0] == '1';
 #ifdef CONFIG_PAE
 	pae_mode = 1;
 #endif
