@@ -199,10 +199,10 @@ export async function runSoak(o: SoakOptions = {}): Promise<SoakSummary> {
 
   // A problem ends the soak after the cycle it was found in (its boots all report).
   // Warm both workers up (each loads the Host's modules on its first boot), outside the wall bounds.
-  await Promise.all([0, 1].map(() => soakBoot({
+  for (const w of await Promise.all([0, 1].map(() => soakBoot({
     image: images.false, name: 'fuzz-soak', memMiB: MEM_MIB, cpus: 1, pae: false, cmdline: 'mode=fatal act=reinit',
     wallMs: 300_000,
-  }, workers)));
+  }, workers)))) if (w.error) s.problems.push(`the warm-up boot failed: ${w.error}`);
   const enough = () => s.problems.length > 0 || s.acts >= target || (until !== undefined && Date.now() >= until);
   try {
     let pass = 0;
