@@ -24,6 +24,9 @@ LGUEST_GUESTS += pvclock pagehash
 LGUEST_GUESTS += attack-regs attack-stack attack-task attack-sparse
 # Attacks on the Launcher and its devices (issue 10; test/guests/isolation-launcher.test.ts).
 LGUEST_GUESTS += attackl-io
+# fuzz-soak: the soak's and the fuzz tests' attacker (test/soak/), with the secondary-vCPU path.
+LGUEST_GUESTS += fuzz-soak
+LGUEST_EXTRA_fuzz-soak := vcpu vcpu_entry
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 

@@ -10,7 +10,14 @@
  *   mix     hcall and paging moves interleaved
  *   code    random bytes run as code at ring 1 (each trap or a stuck round starts the next round)
  *   user    random bytes run as code at ring 3 in their own address space
- * A trap in our own kernel code during hcall/paging moves resumes after the touching instruction. */
+ * A trap in our own kernel code during hcall/paging moves resumes after the touching instruction.
+ *
+ * Before each move the guest says on the console which kind of act it is about to make, on a line of its
+ * own: "@@fz v0 fatal KIND" (hcall_N for hypercall N, tame_N for one with arguments meant to be accepted,
+ * ring for a batch through the async ring, pg_* for
+ * the page-table moves, code and user for a round of random code). The test checks that a kill's
+ * reason belongs to the act announced last, or (for what shows only later, as a fault) to one made
+ * before: test/property/guest-fuzz.test.ts has the table. */
 #include "kernel.h"
 
 #define STEPS        2000
@@ -43,6 +50,17 @@ static u32 rnd(void)
 }
 
 static u32 rnd_below(u32 n) { return n ? rnd() % n : 0; }
+
+/* The act we are about to make, on the console (one NOTIFY of our own line; nothing else uses it). */
+static char act_line[48];
+static void announce(const char *kind, u32 n)
+{
+	if (n == ~0u)
+		snprintf(act_line, sizeof(act_line), "\n@@fz v0 fatal %s\n", kind);
+	else
+		snprintf(act_line, sizeof(act_line), "\n@@fz v0 fatal %s_%u\n", kind, n);
+	hcall(LHCALL_NOTIFY, __pa(act_line), 0, 0, 0);
+}
 
 static u32 parse_u32(const char *s)
 {
@@ -116,6 +134,7 @@ void fuzz_next_ring1(void)
 	if (rounds >= CODE_ROUNDS)
 		finish();
 	new_code();
+	announce("code", ~0u);
 	in_code = 1;
 	asm volatile("movl fuzz_regs+4, %%ecx\n\t"
 		     "movl fuzz_regs+8, %%edx\n\t"
@@ -141,6 +160,7 @@ static void next_user_round(struct trap_frame *f)
 	if (rounds >= CODE_ROUNDS)
 		finish();
 	new_code();
+	announce("user", ~0u);
 	f->eax = fuzz_regs[0]; f->ecx = fuzz_regs[1]; f->edx = fuzz_regs[2]; f->ebx = fuzz_regs[3];
 	f->ebp = fuzz_regs[5]; f->esi = fuzz_regs[6]; f->edi = fuzz_regs[7];
 	f->ds = f->es = USER_DS;
@@ -246,6 +266,8 @@ static void tame_hcall(u32 call)
 	static char text[64];
 	static u32 tls[GDT_ENTRY_TLS_ENTRIES * 2];
 	u32 d[2];
+	if (call != LHCALL_SET_PTE && call != LHCALL_SET_PGD && call != LHCALL_SET_PMD)
+		announce("tame", call);
 	switch (call) {
 	case LHCALL_NEW_PGTABLE:
 		mm_switch(rnd_below(2) ? &kernel_mm : &user_mm);
@@ -281,7 +303,7 @@ static void tame_hcall(u32 call)
 	}
 	case LHCALL_SET_PTE: case LHCALL_SET_PGD: case LHCALL_SET_PMD:
 		paging_move();
-		break;
+		return;
 	case LHCALL_LGUEST_INIT: case LHCALL_SHUTDOWN:
 		if (rnd_below(2))
 			break;
@@ -306,6 +328,7 @@ static void hcall_move(void)
 	if (rnd_below(4) == 0) {
 		/* Through the async ring: a few random slots, maybe with a random status, then a flush. */
 		u32 n = 1 + rnd_below(4);
+		announce("ring", ~0u);
 		for (u32 k = 0; k < n; k++) {
 			u32 i = rnd_below(LHCALL_RING_SIZE);
 			struct hcall_args *a = &lguest_data.hcalls[i];
@@ -317,6 +340,7 @@ static void hcall_move(void)
 		hcall(LHCALL_FLUSH_ASYNC, 0, 0, 0, 0);
 		return;
 	}
+	announce("hcall", call);
 	if (call == LHCALL_NOTIFY && rnd_below(8))
 		hcall(call, rnd_below((u32)boot_mem_size), 0, 0, 0);   /* mostly a console write */
 	else if (call == LHCALL_FLUSH_TLB || call == LHCALL_TS || call == LHCALL_SEND_INTERRUPTS)
@@ -365,6 +389,7 @@ static void paging_move(void)
 	if (rnd_below(wild_1_in)) {
 		/* Tame: map, unmap and touch in the scratch area and the user part, switch, flush. */
 		u32 va = rnd_below(2) ? SCRATCH_VA + (rnd_below(1024) << PAGE_SHIFT) : USER_BASE + (rnd_below(1024) << PAGE_SHIFT);
+		announce("pg_tame", ~0u);
 		switch (rnd_below(6)) {
 		case 0: case 1:
 			mm_map(mm, va, (u64)rnd_below((u32)boot_mem_size) & ~0xFFFull,
@@ -377,7 +402,13 @@ static void paging_move(void)
 		}
 		return;
 	}
-	switch (rnd_below(12)) {
+	static const char *const pg_kinds[12] = {
+		"pg_set_pte", "pg_set_pte", "pg_table_entry", "pg_raw", "pg_hcall_pte", "pg_hcall_pgd", "pg_hcall_pmd",
+		"pg_switch", "pg_flush", "pg_map", "pg_touch", "pg_touch",
+	};
+	u32 move = rnd_below(12);
+	announce(pg_kinds[move], ~0u);
+	switch (move) {
 	case 0: case 1:
 		mm_set_pte(mm, rnd_va(), (pte_t)rnd_entry());
 		break;
