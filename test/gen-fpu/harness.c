@@ -12,6 +12,8 @@
  *     80-bit values), then RAX/RBX/RSI and RFLAGS, and calls the instruction,
  *   - on return, saves RFLAGS and RAX and the x87 state with FNSAVE (non-waiting: an unmasked exception
  *     the instruction left pending is seen in the status word, not raised),
+ *   - runs each case until two runs give the same result (a preemption in between can lose the
+ *     pointers), and
  *   - a signal (SIGFPE from #MF when the case started with an exception pending, SIGSEGV, SIGILL) ends the
  *     case as an exception.
  *
@@ -148,18 +150,28 @@ int main(void) {
                 else return 5;
             }
         } else if (line[0] == 'R') {
+            /* A preemption between FRSTOR and FNSAVE can lose FIP/FDP/FOP (the kernel's XSAVE on AMD
+             * keeps them only with an exception pending), so each case runs until two runs agree. */
+            static char prev[8192], cur[8192];
             memcpy(data_initial, data, DATA_SIZE);
-            call_target = eip;
-            got_sig = 0;
-            got_trap = -1;
-            if (sigsetjmp(back, 1) == 0) run_case();
-            printf("S %d %d %llx %llx ", got_sig, got_trap, (unsigned long long)out_flags, (unsigned long long)out_rax);
-            if (got_sig) memset(out_state, 0, sizeof out_state);
-            for (int i = 0; i < 108; i++) printf("%02x", out_state[i]);
-            for (uint32_t i = 0; i < DATA_SIZE; i++) {
-                if (data[i] != data_initial[i]) printf(" %x:%02x", DATA_BASE + i, data[i]);
+            prev[0] = 0;
+            for (volatile int attempt = 0; attempt < 8; attempt++) {
+                memcpy(data, data_initial, DATA_SIZE);
+                call_target = eip;
+                got_sig = 0;
+                got_trap = -1;
+                if (sigsetjmp(back, 1) == 0) run_case();
+                if (got_sig) memset(out_state, 0, sizeof out_state);
+                int n = snprintf(cur, sizeof cur, "S %d %d %llx %llx ", got_sig, got_trap,
+                                 (unsigned long long)out_flags, (unsigned long long)out_rax);
+                for (int i = 0; i < 108; i++) n += snprintf(cur + n, sizeof cur - n, "%02x", out_state[i]);
+                for (uint32_t i = 0; i < DATA_SIZE && n < (int)sizeof cur - 32; i++) {
+                    if (data[i] != data_initial[i]) n += snprintf(cur + n, sizeof cur - n, " %x:%02x", DATA_BASE + i, data[i]);
+                }
+                if (strcmp(cur, prev) == 0) break;
+                memcpy(prev, cur, sizeof cur);
             }
-            printf("\n");
+            printf("%s\n", cur);
             fflush(stdout);
         }
     }
