@@ -24,6 +24,7 @@ import { decodeInstruction, DECODE_INCOMPLETE, TERMINATES_BLOCK } from './decode
 import { deliverInterrupt } from './interrupts.ts';
 import { dataAccess, debugTrap, hostRunLength, instructionBreakpoint, type HostDebug } from './debug.ts';
 import { compileBlock, type BlockFn } from './jit.ts';
+import { FPU } from './fpu/fpu.ts';
 
 /** Thrown (as this one object, never allocated) when an instruction faults; the exception has already
  *  been delivered, or recorded for an exit, by the time it propagates. */
@@ -144,6 +145,8 @@ export class CPU {
   readonly segWLim = new Float64Array(6);
   /** SS is a 32-bit stack (B bit). */
   stack32 = true;
+  /** The x87 FPU (emulator/fpu/, instructions in ops/x87.ts). */
+  readonly fpu = new FPU();
 
   // ---- system registers ----
   cr0 = 0x10; // ET
