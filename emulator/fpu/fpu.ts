@@ -210,23 +210,25 @@ export class FPU {
 
   private compareOp(bSe: number, bSig: bigint, bEmpty: boolean, quiet: boolean, pops: number, eflags: boolean): void {
     if (this.isEmpty(0) || bEmpty) {
-      if (this.underflow()) {
-        if (eflags) this.eflagsOut = 0x45; else this.cc(1, 1, 0, 1);
-        for (let k = 0; k < pops; k++) this.pop();
-      }
+      // stack underflow: unordered, masked or not
+      this.underflow();
+      if (eflags) this.eflagsOut = 0x45; else this.cc(1, 1, 0, 1);
+      if (this.fcw & IE) for (let k = 0; k < pops; k++) this.pop();
       return;
     }
     const r = A.compare(this.stSe(0), this.stSig(0), bSe, bSig, quiet);
+    // an unmasked IE or DE still sets the condition codes (a compare has no destination), but no pop
+    const c1 = this.sw & C1;
     const unm = this.flags(A.cmpFlags);
-    if (unm) return;
+    if (eflags) this.sw |= c1;
     // ZF PF CF = C3 C2 C0: > 000, < 001, = 100, unordered 111
     if (eflags) {
-      this.eflagsOut = [0, 1, 0x40, 0x45][r];
-      this.sw &= ~C1;
+      this.eflagsOut = [0, 1, 0x40, 0x45][r]; // C1 stays as it was (what the recording CPU does)
     } else {
       const c = [[0, 0, 0], [0, 0, 1], [1, 0, 0], [1, 1, 1]][r];
       this.cc(c[0], c[1], 0, c[2]);
     }
+    if (unm) return;
     for (let k = 0; k < pops; k++) this.pop();
   }
 
@@ -294,8 +296,7 @@ export class FPU {
       if (this.underflow()) this.setSt(0, INDEF_SE, INDEF_SIG);
       return;
     }
-    this.sw &= ~C1;
-    if (t) this.setSt(0, this.stSe(i), this.stSig(i));
+    if (t) this.setSt(0, this.stSe(i), this.stSig(i)); // C1 stays as it was (the recording CPU)
   }
 
   private fxch(i: number): void {
@@ -602,21 +603,31 @@ export class FPU {
         }
         let bSe = A.oSe, bSig = A.oSig;
         if (f & IE) bSig &= ~(1n << 62n); // keep it signalling: the operation raises IE and quiets it
-        if (this.isEmpty(0)) { if (this.underflow()) { if (reg !== 2 && reg !== 3) this.setSt(0, INDEF_SE, INDEF_SIG); else this.cc(1, 1, 0, 1); if (reg === 3) this.pop(); } return; }
+        if (reg === 2 || reg === 3) {
+          const aC = this.isEmpty(0) ? -1 : classify(this.stSe(0), this.stSig(0));
+          const den = (f & DE) !== 0 && aC >= 0 && aC !== C_UNSUP && !A.isNaNCls(aC);
+          if (den && (this.fcw & DE) === 0) {
+            // unmasked #D from the memory operand: codes as compared, no pop
+            this.compareOp(bSe, bSig, false, false, 0, false);
+            this.sw |= DE;
+            return;
+          }
+          this.compareOp(bSe, bSig, false, false, reg - 2, false);
+          if (den) this.sw |= DE;
+          return;
+        }
+        if (this.isEmpty(0)) { if (this.underflow()) this.setSt(0, INDEF_SE, INDEF_SIG); return; }
         if (f & DE) {
           // a denormal memory operand: DE, then the operation on the exact (normalized) value
           const aC = classify(this.stSe(0), this.stSig(0));
           if (aC !== C_UNSUP && !(A.isNaNCls(aC))) {
             if (this.flags(DE)) return;
-            this.sw |= DE;
-            if (reg === 2 || reg === 3) { this.compareOp(bSe, bSig, false, false, reg - 2, false); this.sw |= DE; return; }
             const r = this.arith(reg, this.stSe(0), this.stSig(0), bSe, bSig);
             if (this.flags(r | DE) !== 0 || A.noResult) return;
             this.setSt(0, A.oSe, A.oSig);
             return;
           }
         }
-        if (reg === 2 || reg === 3) { this.compareOp(bSe, bSig, false, false, reg - 2, false); return; }
         this.arithTo(reg, 0, bSe, bSig, false, false);
         return;
       }

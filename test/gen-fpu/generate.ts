@@ -302,9 +302,9 @@ const U_ALL_C = 0xffff & ~0x4700;
 
 type Gen = (r: Rng, n: number) => Case[];
 
-function times(n: number, f: (i: number) => Case | Case[]): Case[] {
-  const out: Case[] = [];
-  for (let i = 0; i < n; i++) { const c = f(i); if (Array.isArray(c)) out.push(...c); else out.push(c); }
+function times<T>(n: number, f: (i: number) => T): T[] {
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) out.push(f(i));
   return out;
 }
 
