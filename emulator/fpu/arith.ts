@@ -65,10 +65,10 @@ function denCheck(ca: number, cb: number, fcw: number): number {
 
 /** a + b (sub: a - b). */
 export function add(aSe: number, aSig: bigint, bSe: number, bSig: bigint, sub: boolean, fcw: number): number {
-  if (sub) bSe ^= 0x8000;
   const ca = classify(aSe, aSig), cb = classify(bSe, bSig);
   let f = preCheck(aSe, aSig, ca, bSe, bSig, cb, fcw);
   if (f >= 0) return f;
+  if (sub) bSe ^= 0x8000;
   f = denCheck(ca, cb, fcw);
   if (noResult) return f;
   const sa = aSe & 0x8000, sb = bSe & 0x8000;

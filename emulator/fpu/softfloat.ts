@@ -165,7 +165,7 @@ export function packReg(sign: number): void {
 export function roundReg(sign: number, m: bigint, e: number, sticky: boolean, fcw: number): void {
   const pc = (fcw >> 8) & 3;
   const p = pc === 0 ? 24 : pc === 2 ? 53 : 64;
-  round(sign, m, e, sticky, p, 1 - BIAS, BIAS, 1 - BIAS - 63, (fcw >> 10) & 3, (fcw & UE) !== 0, (fcw & OE) !== 0, 24576);
+  round(sign, m, e, sticky, p, 1 - BIAS, BIAS, 1 - BIAS - (p - 1), (fcw >> 10) & 3, (fcw & UE) !== 0, (fcw & OE) !== 0, 24576);
   packReg(sign);
 }
 
