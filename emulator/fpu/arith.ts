@@ -245,7 +245,7 @@ export function loadIEEE(sign: number, exp: number, frac: bigint, fracBits: numb
   }
   if (exp === 0) {
     if (frac === 0n) { oSe = s; oSig = 0n; return 0; }
-    if ((fcw & DE) === 0) { noResult = true; return DE; }
+    // a denormal loads (normalized) whether #D is masked or not
     const n = bitLength(frac);
     // value = frac * 2^(1 - bias - fracBits)
     const top = 1 - bias - fracBits + n - 1;

@@ -328,8 +328,12 @@ export class FPU {
     const i = modrm & 7;
     if (modrm < 0xc8) { // FLD ST(i)
       const empty = this.isEmpty(i), se = this.stSe(i), sig = this.stSig(i);
+      if (empty) {
+        // the empty source is reported (C1 = 0) before a full ST(7)
+        if (this.underflow()) this.push(INDEF_SE, INDEF_SIG);
+        return;
+      }
       if (this.overflowPush()) return;
-      if (empty) { if (this.underflow()) this.push(INDEF_SE, INDEF_SIG); return; }
       this.sw &= ~C1;
       this.push(se, sig);
       return;
@@ -700,7 +704,8 @@ export class FPU {
   private loadPush(f: number): void {
     const se = A.oSe, sig = A.oSig, nr = A.noResult;
     if (this.overflowPush()) return;
-    if (this.flags(f) !== 0 || nr) return;
+    // an unmasked #D still loads; an unmasked #IA (SNaN) does not
+    if ((this.flags(f) & IE) !== 0 || nr) return;
     this.push(se, sig);
   }
 
@@ -847,7 +852,7 @@ export class FPU {
     if (o16) {
       const w = [0, 2, 4, 6, 8, 10, 12].map((o) => m.rd16(ea + o));
       if (this.realMode) return [w[0], w[1], w[2], w[3] | ((w[4] & 0xf000) << 4), 0, w[4] & 0x7ff, w[5] | ((w[6] & 0xf000) << 4), 0];
-      return [w[0], w[1], w[2], w[3], w[4], this.fop, w[5], w[6]];
+      return [w[0], w[1], w[2], w[3], w[4], 0, w[5], w[6]]; // the 16-bit protected layout has no FOP: it reads as 0
     }
     const d = [0, 4, 8, 12, 16, 20, 24].map((o) => m.rd32(ea + o));
     if (this.realMode) return [d[0] & 0xffff, d[1] & 0xffff, d[2] & 0xffff, (d[3] & 0xffff) | ((d[4] >>> 12 & 0xffff) << 16), 0, d[4] & 0x7ff, (d[5] & 0xffff) | ((d[6] >>> 12 & 0xffff) << 16), 0];
