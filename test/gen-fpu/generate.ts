@@ -37,7 +37,7 @@ function normSig(r: Rng): bigint {
     const bits = r.range(1, 24);
     return J | ((rnd64(r) >> BigInt(64 - bits)) << BigInt(64 - bits) & (J - 1n));
   }
-  if (k === 8) return M64 ^ (BigInt(r.below(4)) << BigInt(r.below(64))) | J;
+  if (k === 8) return ((M64 ^ (BigInt(r.below(4)) << BigInt(r.below(64)))) & M64) | J;
   return J | (BigInt(r.below(8)) << BigInt(r.below(61)));
 }
 
