@@ -432,8 +432,10 @@ export class FPU {
     if (this.isEmpty(0) || this.isEmpty(1)) { if (this.underflow()) this.setSt(0, INDEF_SE, INDEF_SIG); return; }
     const aSe = this.stSe(0), aSig = this.stSig(0), bSe = this.stSe(1), bSig = this.stSig(1);
     const ca = classify(aSe, aSig), cb = classify(bSe, bSig);
-    const fcw = this.fcw;
+    // FSCALE is exact but for the exponent range: the precision control does not apply
+    const fcw = this.fcw | 0x300;
     let f = 0;
+    A.setNoResult(false);
     if (ca === C_UNSUP || cb === C_UNSUP) { f = A.invalid(fcw); }
     else if (A.isNaNCls(ca) || A.isNaNCls(cb)) {
       f = ca === C_SNAN || cb === C_SNAN ? IE : 0;
@@ -514,6 +516,7 @@ export class FPU {
   }
 
   private fprem(ieee: boolean): void {
+    this.sw &= ~C2; // "incomplete" is cleared whatever happens next
     if (this.isEmpty(0) || this.isEmpty(1)) { if (this.underflow()) this.setSt(0, INDEF_SE, INDEF_SIG); return; }
     const aSe = this.stSe(0), aSig = this.stSig(0), bSe = this.stSe(1), bSig = this.stSig(1);
     const ca = classify(aSe, aSig), cb = classify(bSe, bSig);
@@ -560,7 +563,7 @@ export class FPU {
       this.flags(f);
       const qq = Number(q & 7n);
       this.setRem(rsign, r, e);
-      this.cc(qq & 1, 0, (qq >> 1) & 1, (qq >> 2) & 1);
+      this.cc((qq >> 1) & 1, 0, qq & 1, (qq >> 2) & 1); // C3 = Q1, C1 = Q0, C0 = Q2
       return;
     }
     // partial remainder: reduce the exponent difference by 32..63

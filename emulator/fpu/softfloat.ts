@@ -84,7 +84,11 @@ export function round(sign: number, m: bigint, e: number, sticky: boolean, p: nu
   let adjust = 0;
   if (top < emin) {
     rTiny = true;
-    if (!ueMasked && bias) { adjust = bias; e += bias; top += bias; }
+    // unmasked: the bias-adjusted result, unless even that is out of range (then as if masked)
+    if (!ueMasked && bias) {
+      if (top + bias >= emin) { adjust = bias; e += bias; top += bias; }
+      else { rQ = 0n; rLsb = lsbMin; rFlags = UE | PE; return; } // too small even for that: a zero
+    }
   }
   let lsb = top - (p - 1);
   if (adjust === 0 && lsb < lsbMin) lsb = lsbMin;
@@ -118,17 +122,17 @@ export function round(sign: number, m: bigint, e: number, sticky: boolean, p: nu
   if (inexact) rFlags |= PE;
   if (up) rFlags |= C1;
   if (rTiny) {
-    if (adjust) rFlags |= UE;
+    if (adjust || !ueMasked) rFlags |= UE;
     else if (inexact) rFlags |= UE;
   }
   const newTop = lsb + (q === 0n ? 0 : bitLength(q)) - 1;
   if (q !== 0n && newTop > emax) {
-    if (!oeMasked && bias) {
+    if (!oeMasked && bias && newTop - bias <= emax) {
       rFlags |= OE;
       lsb -= bias;
     } else {
       rFlags |= OE | PE;
-      if (!oeMasked) { rQ = q; rLsb = lsb; return; }
+      if (!oeMasked && !bias) { rQ = q; rLsb = lsb; return; }
       // masked response: infinity or the largest finite, by rounding mode and sign
       const toInf = rc === 0 || (rc === 1 && sign !== 0) || (rc === 2 && sign === 0);
       rFlags &= ~C1;
