@@ -58,7 +58,11 @@ function atanhInv(k: bigint, F: bigint): bigint {
   return sum;
 }
 
-function mulF(a: bigint, b: bigint, F: number): bigint { return (a * b) >> BigInt(F); }
+/** a * b at scale F, truncated toward zero (so series of alternating terms reach 0). */
+function mulF(a: bigint, b: bigint, F: number): bigint {
+  const p = a * b;
+  return p < 0n ? -((-p) >> BigInt(F)) : p >> BigInt(F);
+}
 
 /** sin and cos of r (|r| <= ~1), scale F. */
 function sinCosF(r: bigint, F: number): [bigint, bigint] {
@@ -133,7 +137,8 @@ function roundFixed(v: bigint, F: number, fcw: number): number {
 
 /** Round a value that is just below (toward zero from) the exact m * 2^e. */
 function roundJustBelow(sign: number, m: bigint, e: number, fcw: number): number {
-  SF.roundReg(sign, (m << 8n) - 1n, e - 8, true, fcw);
+  const g = Math.max(8, 72 - bitLength(m));
+  SF.roundReg(sign, (m << BigInt(g)) - 1n, e - g, true, fcw);
   A.setOut(SF.pSe, SF.pSig);
   return SF.rFlags | PE;
 }
@@ -160,6 +165,8 @@ function topOf(se: number, sig: bigint): number { return lsbExp(se) + bitLength(
 // ---- the instructions ---------------------------------------------------------------------------------------
 
 export function transcendental(f: FPU, modrm: number): void {
+  // the precision control applies to the basic arithmetic and FSQRT only: these round to 64 bits
+  fcwOf = f.fcw | 0x300;
   switch (modrm) {
     case 0xfe: case 0xff: case 0xfb: case 0xf2: trig(f, modrm); return;
     case 0xf3: fpatan(f); return;
@@ -169,11 +176,25 @@ export function transcendental(f: FPU, modrm: number): void {
 }
 
 const TWO63 = 63;
+let fcwOf = 0x37f;
+/** pi as the reduction of FSIN/FCOS/FSINCOS/FPTAN uses it: rounded to PI_BITS significant bits. */
+const PI_BITS = Number(process.env.PI_BITS ?? 66);
+const PI_MODE = process.env.PI_MODE ?? 'nearest';
+function reductionPi(F: number): bigint {
+  const full = pi(F + 8);
+  const drop = BigInt(F + 8 + 2 - PI_BITS);
+  let q = full >> drop;
+  if (PI_MODE === 'nearest' && ((full >> (drop - 1n)) & 1n)) q += 1n;
+  return (q << drop) >> 8n;
+}
+
 
 function trig(f: FPU, modrm: number): void {
   const pushes = modrm === 0xfb || modrm === 0xf2;
-  const fcw = f.fcw;
+  const fcw = fcwOf;
+  f.status = f.status & ~0x400; // C2 ("out of range") cleared whatever happens next
   if (f.isEmpty(0)) {
+    f.status = f.status & ~0x400;
     if (f.stackUnderflow()) { f.setSt(0, INDEF_SE, INDEF_SIG); if (pushes) f.push(INDEF_SE, INDEF_SIG); }
     return;
   }
@@ -218,7 +239,7 @@ function trig(f: FPU, modrm: number): void {
       }
     } else {
       const x = toFixed(se & 0x7fff, sig, F);
-      const P = pi(F + 70) >> 70n;
+      const P = PI_BITS >= 1000 ? pi(F + 70) >> 70n : reductionPi(F);
       const half = P >> 1n;
       // reduce: x = k * (pi/2) + r with |r| <= pi/4
       let k = (x + (half >> 1n)) / half;
@@ -240,7 +261,7 @@ function trig(f: FPU, modrm: number): void {
     }
   }
   if (modrm === 0xf2) { finishTrig(f, modrm, fl, sinSe, sinSig, 0, 0n, 0, 0); return; } // tan 0 = 0
-  finishTrig(f, modrm, fl | (modrm === 0xff ? cosF : modrm === 0xfe ? sinF : sinF | cosF), sinSe, sinSig, cosSe, cosSig, sinF, cosF);
+  finishTrig(f, modrm, fl | (modrm === 0xff ? cosF : modrm === 0xfe ? sinF : ((sinF | cosF) & ~SF.C1) | (sinF & SF.C1)), sinSe, sinSig, cosSe, cosSig, sinF, cosF);
 }
 
 function finishTrig(f: FPU, modrm: number, fl: number, aSe: number, aSig: bigint, cSe: number, cSig: bigint, _sf: number, _cf: number): void {
@@ -276,7 +297,7 @@ function writePop(f: FPU, se: number, sig: bigint): void {
 }
 
 function fpatan(f: FPU): void {
-  const fcw = f.fcw;
+  const fcw = fcwOf;
   if (f.isEmpty(0) || f.isEmpty(1)) {
     if (f.stackUnderflow()) writePop(f, INDEF_SE, INDEF_SIG);
     return;
@@ -348,7 +369,7 @@ function shiftDiv(a: bigint, ea: number, b: bigint, eb: number, G: number): bigi
 }
 
 function f2xm1(f: FPU): void {
-  const fcw = f.fcw;
+  const fcw = fcwOf;
   if (f.isEmpty(0)) { if (f.stackUnderflow()) f.setSt(0, INDEF_SE, INDEF_SIG); return; }
   const se = f.stSe(0), sig = f.stSig(0);
   const c = classify(se, sig);
@@ -377,7 +398,7 @@ function f2xm1(f: FPU): void {
 }
 
 function fyl2x(f: FPU, p1: boolean): void {
-  const fcw = f.fcw;
+  const fcw = fcwOf;
   if (f.isEmpty(0) || f.isEmpty(1)) {
     if (f.stackUnderflow()) writePop(f, INDEF_SE, INDEF_SIG);
     return;
