@@ -381,9 +381,10 @@ function f2xm1(f: FPU): void {
   if (c === C_DEN) { fl = DE; if (f.setFlags(DE)) return; }
   const sign = se & 0x8000 ? 1 : 0;
   const top = topOf(se, sig);
-  // exact cases: x = 1 -> 1, x = -1 -> -0.5
+  // x = +-1: the hardware's result is inexact, just below 1 and just beyond -0.5
   if (top === 0 && sig === J) {
-    fl |= roundExact(sign, 1n, sign ? -1 : 0, fcw);
+    if (sign) { A.setOut(0xbffe, J); fl |= PE; } // -0.5, inexact, not rounded up (in every mode)
+    else fl |= roundJustBelow(0, 1n, 0, fcw);
     if (f.setFlags(fl)) return;
     f.setSt(0, A.oSe, A.oSig);
     return;
@@ -413,7 +414,8 @@ function fyl2x(f: FPU, p1: boolean): void {
     fl = DE;
     // invalid operands take precedence over the denormal
     const invalidX = p1 ? false : xs === 1 && cx !== C_ZERO;
-    if (!invalidX && f.setFlags(DE)) return;
+    if (!p1 && cx === C_ZERO) fl = 0; // log2(0): the zero-divide, not the denormal y, is reported
+    else if (!invalidX && f.setFlags(DE)) return;
   }
   if (!p1) {
     if (xs && cx !== C_ZERO) { inv(); return; }
@@ -451,9 +453,10 @@ function fyl2x(f: FPU, p1: boolean): void {
     if (isPow2) {
       // exact: y * k
       const k = BigInt(l2top);
-      if (k === 0n) { f.setFlags(fl); f.status = f.status & ~SF.C1; writePop(f, ySe & 0x8000, 0n); return; }
+      // the result is exact, but the hardware reports it inexact all the same
+      if (k === 0n) { f.setFlags(fl | PE); f.status = f.status & ~SF.C1; writePop(f, ySe & 0x8000, 0n); return; }
       const neg = (k < 0n ? 1 : 0) ^ ys;
-      fl |= roundExact(neg, ySig * (k < 0n ? -k : k), lsbExp(ySe), fcw);
+      fl |= roundExact(neg, ySig * (k < 0n ? -k : k), lsbExp(ySe), fcw) | PE;
       if (f.setFlags(fl)) return;
       writePop(f, A.oSe, A.oSig);
       return;
