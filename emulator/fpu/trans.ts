@@ -453,8 +453,8 @@ function fyl2x(f: FPU, p1: boolean): void {
     if (isPow2) {
       // exact: y * k
       const k = BigInt(l2top);
-      // the result is exact, but the hardware reports it inexact all the same
-      if (k === 0n) { f.setFlags(fl | PE); f.status = f.status & ~SF.C1; writePop(f, ySe & 0x8000, 0n); return; }
+      // the result is exact, but the hardware reports it inexact all the same (not for log2(1) = 0)
+      if (k === 0n) { f.setFlags(fl); f.status = f.status & ~SF.C1; writePop(f, ySe & 0x8000, 0n); return; }
       const neg = (k < 0n ? 1 : 0) ^ ys;
       fl |= roundExact(neg, ySig * (k < 0n ? -k : k), lsbExp(ySe), fcw) | PE;
       if (f.setFlags(fl)) return;
