@@ -34,7 +34,8 @@ class OperandMem implements FpuMem {
     c.segCheck(this.s, o | 0, len, true);
     const lin = (c.segBase[this.s] + o) | 0;
     c.translate(lin, true, c.cpl === 3);
-    c.translate((lin + len - 1) | 0, true, c.cpl === 3);
+    const last = (lin + len - 1) | 0;
+    if (((last ^ lin) & ~0xfff) !== 0) c.translate(last & ~0xfff, true, c.cpl === 3); // CR2: the page's start
   }
 }
 const mem = new OperandMem();
