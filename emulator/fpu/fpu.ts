@@ -340,7 +340,11 @@ export class FPU {
     }
     if (modrm < 0xd0) { this.fxch(i); return; }
     if (modrm === 0xd0) return; // FNOP
-    if (modrm >= 0xd8 && modrm < 0xe0) { this.fstReg(i, true); return; } // FSTP1
+    if (modrm >= 0xd8 && modrm < 0xe0) { // FSTP1 (reserved alias): with ST(0) empty the recording CPU only pops
+      if (this.isEmpty(0)) this.pop();
+      else this.fstReg(i, true);
+      return;
+    }
     switch (modrm) {
       case 0xe0: case 0xe1: // FCHS FABS
         if (this.isEmpty(0)) { if (this.underflow()) this.setSt(0, INDEF_SE, INDEF_SIG); return; }
