@@ -40,8 +40,20 @@ export function lsbExp(se: number): number {
   return (e === 0 ? 1 : e) - BIAS - 63;
 }
 
+const f64 = new Float64Array(1);
+const f64hi = new Uint32Array(f64.buffer);
+
+/** Number of significant bits of m > 0: from the exponent of the nearest double (one BigInt shift to
+ *  correct a round-up to the next power of two), so no string is built. */
 export function bitLength(m: bigint): number {
-  // m > 0
+  const d = Number(m);
+  if (d < 4294967296) return 32 - Math.clz32(d);
+  if (d !== Infinity) {
+    f64[0] = d;
+    let n = ((f64hi[1] >>> 20) & 0x7ff) - 1022;
+    if ((m >> BigInt(n - 1)) === 0n) n--;
+    return n;
+  }
   const s = m.toString(16);
   const top = parseInt(s[0], 16);
   return (s.length - 1) * 4 + (top >= 8 ? 4 : top >= 4 ? 3 : top >= 2 ? 2 : 1);
