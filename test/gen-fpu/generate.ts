@@ -342,6 +342,19 @@ function fixTags(f: Fpu) {
   }
 }
 
+/** Make ST(0) +- ST(j) an exact tie at the case's precision control: ST(0) gets a significand that fits
+ *  the precision, ST(j) is half a unit in its last place (so round-to-nearest-even decides). */
+function makeTie(r: Rng, c: Case, j: number) {
+  const pc = (c.fpu.fcw >> 8) & 3;
+  const p = pc === 0 ? 24 : pc === 2 ? 53 : 64;
+  const a = extOf(r, 'norm', 0x3fff - 200, 0x3fff + 200);
+  a.sig &= M64 ^ ((1n << BigInt(64 - p)) - 1n);
+  const e = (a.se & 0x7fff) - p;
+  c.fpu.st[0] = a;
+  c.fpu.st[j] = { se: (r.chance(0.5) ? 0x8000 : 0) | e, sig: J };
+  fixTags(c.fpu);
+}
+
 const genArith: Gen = (r, n) => {
   const out: Case[] = [];
   for (let op = 0; op < 8; op++) {
@@ -356,6 +369,7 @@ const genArith: Gen = (r, n) => {
       const s = r.below(8);
       const c = regCase(r, `${m} st0,st${s} #${i}`, [0xd8, 0xc0 | (op << 3) | s], pairOpts(r));
       if (s && r.chance(0.2)) nearCopy(r, c, 0, s);
+      else if (s && op !== 1 && op < 6 && r.chance(0.25)) makeTie(r, c, s);
       c.fswMask = mask; return c;
     }));
     // DC C0+ (op ^ 1 for sub/div: DC E0 = FSUBR ST(i),ST0? no: DC E0+i is FSUB ST(i),ST per the 387 encoding)
@@ -364,6 +378,7 @@ const genArith: Gen = (r, n) => {
       const name = ['fadd', 'fmul', '', '', 'fsubr', 'fsub', 'fdivr', 'fdiv'][op];
       const c = regCase(r, `${name} st${s},st0 (dc) #${i}`, [0xdc, 0xc0 | (op << 3) | s], pairOpts(r));
       if (s && r.chance(0.2)) nearCopy(r, c, 0, s);
+      else if (s && op !== 1 && op < 6 && r.chance(0.25)) makeTie(r, c, s);
       c.fswMask = mask; return c;
     }));
     out.push(...times(n, (i) => {
