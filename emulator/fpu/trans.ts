@@ -348,7 +348,7 @@ function fpatan(f: FPU): void {
   }
   if (ty <= tx) {
     // t = |y|/|x| <= ~2: use atan directly when t <= 1, else pi/2 - atan(1/t)
-    G = F + Math.max(0, tx - ty);
+    G = F + Math.min(400, Math.max(0, tx - ty)); // below 2^-400, atan t = t to every bit that matters
     const t = shiftDiv(ySig, ey, xSig, ex, G);
     r = t <= (1n << BigInt(G)) ? atanF(t, G) : (pi(G) >> 1n) - atanF(shiftDiv(xSig, ex, ySig, ey, G), G);
   } else {
