@@ -14,19 +14,22 @@ for (let i = 0; i < args.length; i++) {
   else files.push(args[i]);
 }
 const runner = new VectorRunner({ engine });
-const stats = new Map<string, [number, number]>();
+const stats = new Map<string, [number, number, number]>();
+let exactAll = 0;
 let shown = 0, pass = 0, total = 0;
 for (const f of files) {
   for (const v of loadVectorFile(f)) {
     if (filter && !v.name.includes(filter)) continue;
     const key = v.name.replace(/ #\d+$/, '').replace(/ st\d(,st0)?( \(dc\))?$/, '').replace(/ st0,st\d$/, '');
     const r = runner.run(v);
-    const s = stats.get(key) ?? [0, 0];
+    const s = stats.get(key) ?? [0, 0, 0];
     s[1]++;
     total++;
+    if (r.ok && !r.approx) { s[2]++; exactAll++; }
     if (r.ok) { s[0]++; pass++; } else if (shown++ < show) console.log(`FAIL ${v.name}: ${r.problems.join('; ')}\n   init ${JSON.stringify(v.initial.fpu)}`);
     stats.set(key, s);
   }
 }
-for (const [k, [p, n]] of stats) console.log(`${(100 * p / n).toFixed(1).padStart(6)}%  ${String(p).padStart(5)}/${String(n).padEnd(5)} ${k}`);
-console.log(`total ${pass}/${total} (${(100 * pass / total).toFixed(2)}%)`);
+console.log('  pass   bit-exact    n   form');
+for (const [k, [p, n, x]] of stats) console.log(`${(100 * p / n).toFixed(1).padStart(6)}% ${(100 * x / n).toFixed(1).padStart(6)}%  ${String(n).padStart(5)}  ${k}`);
+console.log(`total ${pass}/${total} pass (${(100 * pass / total).toFixed(2)}%), ${exactAll} bit-exact (${(100 * exactAll / total).toFixed(2)}%)`);
