@@ -342,6 +342,21 @@ export function loadVectorFile(path: string): Vector[] {
     const ok = v && typeof v === 'object' && typeof v.name === 'string' && v.initial?.regs && Array.isArray(v.initial?.ram)
       && v.final?.regs && Array.isArray(v.final?.ram) && typeof v.flags_mask === 'number';
     if (!ok) throw new Error(`${path}: entry ${i} is not a test vector (needs name, initial, final, flags_mask)`);
+    for (const which of ['initial', 'final'] as const) {
+      const f = v[which].fpu;
+      if (f === undefined) continue;
+      const bad = (what: string) => { throw new Error(`${path}: vector "${v.name}" ${which}.fpu: ${what}`); };
+      if (!f || typeof f !== 'object') bad('not an object');
+      for (const k of ['fcw', 'fsw', 'ftw', 'fip', 'fdp', 'fop']) if (typeof f[k] !== 'number') bad(`lacks ${k}`);
+      if (!Array.isArray(f.st) || f.st.length !== 8 || !f.st.every((x: unknown) => typeof x === 'string' && /^[0-9a-fA-F]{20}$/.test(x))) {
+        bad('st must be 8 strings of 20 hex digits');
+      }
+    }
+    if (v.fsw_mask !== undefined && typeof v.fsw_mask !== 'number') throw new Error(`${path}: vector "${v.name}": fsw_mask must be a number`);
+    if (v.ulp_tolerance !== undefined && typeof v.ulp_tolerance !== 'number') throw new Error(`${path}: vector "${v.name}": ulp_tolerance must be a number`);
+    if (v.ram_mask !== undefined && !(Array.isArray(v.ram_mask) && v.ram_mask.every((a: unknown) => typeof a === 'number'))) {
+      throw new Error(`${path}: vector "${v.name}": ram_mask must be an array of addresses`);
+    }
     for (const r of [...REG_KEYS, 'eip', 'eflags']) {
       if (typeof v.initial.regs[r] !== 'number' || typeof v.final.regs[r] !== 'number') {
         throw new Error(`${path}: vector "${v.name}" lacks register ${r}`);
