@@ -145,8 +145,6 @@ export class CPU {
   readonly segWLim = new Float64Array(6);
   /** SS is a 32-bit stack (B bit). */
   stack32 = true;
-  /** The x87 FPU (emulator/fpu/, instructions in ops/x87.ts). */
-  readonly fpu = new FPU();
 
   // ---- system registers ----
   cr0 = 0x10; // ET
@@ -281,6 +279,10 @@ export class CPU {
   pendingIrq = -1;
   /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
   inhibitIrq = false;
+
+  /** The x87 FPU (emulator/fpu/, instructions in ops/x87.ts); last of the fields, so the hot ones keep
+   *  their places in the object. */
+  readonly fpu = new FPU();
 
   constructor(mem: PhysicalMemory, vcpuId = 0, opts: { codeSlots?: number } = {}) {
     // (checked here, not at module load: the op modules and this one import each other)
