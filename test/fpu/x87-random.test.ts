@@ -43,3 +43,33 @@ it('20,000 random x87 instructions on random states raise no JavaScript exceptio
   }
   expect(errors).toEqual([]);
 });
+
+it('FNSTENV/FLDENV and FNSAVE/FRSTOR round-trip the state in all four layouts (real/protected, 16/32-bit)', () => {
+  const buf = new Uint8Array(256);
+  const mem: FpuMem = {
+    rd8: (o) => buf[o], rd16: (o) => buf[o] | (buf[o + 1] << 8),
+    rd32: (o) => buf[o] | (buf[o + 1] << 8) | (buf[o + 2] << 16) | (buf[o + 3] << 24),
+    wr8: (o, v) => { buf[o] = v; }, wr16: (o, v) => { buf[o] = v; buf[o + 1] = v >> 8; },
+    wr32: (o, v) => { for (let i = 0; i < 4; i++) buf[o + i] = v >> (8 * i); }, probe: () => {},
+  };
+  for (const realMode of [false, true]) {
+    for (const o16 of [false, true]) {
+      const a = new FPU();
+      a.realMode = realMode;
+      a.fcw = 0x0a7f; a.fsw = 0x3a21; a.ftw = 0x0fc3;
+      for (let i = 0; i < 8; i++) { a.se[i] = 0x3fff + i; a.sig[i] = (1n << 63n) | BigInt(i * 12345); }
+      a.fip = realMode ? 0x000f1234 : 0x12345678; a.fop = 0x5d9; a.fdp = realMode ? 0x000a5678 : 0x9abcdef0;
+      a.exec(0xdd, 0x30, 0, o16, mem); // FNSAVE [0]: then FNINIT
+      expect(a.fcw).toBe(0x37f);
+      const b = new FPU();
+      b.realMode = realMode;
+      b.exec(0xdd, 0x20, 0, o16, mem); // FRSTOR [0]
+      expect([b.fcw, b.fsw, b.ftw]).toEqual([0x0a7f, 0x3a21, 0x0fc3]); // every non-empty register holds a valid number
+      for (let i = 0; i < 8; i++) { expect(b.se[i]).toBe(0x3fff + i); expect(b.sig[i]).toBe((1n << 63n) | BigInt(i * 12345)); }
+      // the 16-bit protected layout holds 16-bit offsets and no FOP; the real-mode ones 20-bit addresses and FOP
+      const ip = !realMode && o16 ? 0x5678 : realMode ? 0x000f1234 : 0x12345678;
+      const dp = !realMode && o16 ? 0xdef0 : realMode ? 0x000a5678 : 0x9abcdef0;
+      expect([b.fip >>> 0, b.fdp >>> 0, b.fop]).toEqual([ip, dp, !realMode && o16 ? 0 : 0x5d9]);
+    }
+  }
+});
