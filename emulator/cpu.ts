@@ -24,6 +24,7 @@ import { decodeInstruction, DECODE_INCOMPLETE, TERMINATES_BLOCK } from './decode
 import { deliverInterrupt } from './interrupts.ts';
 import { dataAccess, debugTrap, hostRunLength, instructionBreakpoint, type HostDebug } from './debug.ts';
 import { compileBlock, type BlockFn } from './jit.ts';
+import { FPU } from './fpu/fpu.ts';
 
 /** Thrown (as this one object, never allocated) when an instruction faults; the exception has already
  *  been delivered, or recorded for an exit, by the time it propagates. */
@@ -278,6 +279,10 @@ export class CPU {
   pendingIrq = -1;
   /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
   inhibitIrq = false;
+
+  /** The x87 FPU (emulator/fpu/, instructions in ops/x87.ts); last of the fields, so the hot ones keep
+   *  their places in the object. */
+  readonly fpu = new FPU();
 
   constructor(mem: PhysicalMemory, vcpuId = 0, opts: { codeSlots?: number } = {}) {
     // (checked here, not at module load: the op modules and this one import each other)

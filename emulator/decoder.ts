@@ -19,6 +19,7 @@ import * as bcd from './ops/bcd.ts';
 import * as ctl from './ops/control.ts';
 import * as misc from './ops/misc.ts';
 import { LOCKED } from './ops/locked.ts';
+import * as x87 from './ops/x87.ts';
 import * as stk from './ops/stack.ts';
 import * as sys from './ops/system.ts';
 import { SHIFT_OPS, SHLD_OPS } from './ops/shift.ts';
@@ -287,9 +288,10 @@ function decodeBody(d: DecodedPool, k: number, code32: boolean): number {
     return noLock(vs === 2 ? mov.MOV_EwIw_R : mov.MOV_EdId_R);
   }
   if (b >= 0xd8 && b <= 0xdf) {
-    // x87 escape: consume the ModRM operand so the length is right
+    // x87 (ops/x87.ts): the opcode byte and ModRM go to the handler in iImm
     if (!modrm(d, k)) return SHORT;
-    return noLock(misc.ESC);
+    d.iImm[k] = (b << 8) | (MOD << 6) | (REG << 3) | RM;
+    return noLock(x87.X87);
   }
 
   switch (b) {
@@ -413,7 +415,7 @@ function decodeBody(d: DecodedPool, k: number, code32: boolean): number {
       d.iImm[k] = vs === 2 ? u16() : s32();
       d.iImm2[k] = u16();
       return noLock(b === 0x9a ? ctl.CALLF_Ap : ctl.JMPF_Ap);
-    case 0x9b: return noLock(misc.WAIT);
+    case 0x9b: return noLock(x87.FWAIT);
     case 0x9c: return noLock(vs === 2 ? stk.PUSHFW : stk.PUSHFD);
     case 0x9d: return noLock(vs === 2 ? stk.POPFW : stk.POPFD);
     case 0x9e: return noLock(mov.SAHF);

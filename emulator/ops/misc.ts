@@ -35,9 +35,9 @@ function vendorWord(i: number): number {
   for (let j = 0; j < 4; j++) v |= VENDOR.charCodeAt(i * 4 + j) << (j * 8);
   return v;
 }
-/** Feature bits of leaf 1 EDX: PSE(3) TSC(4) MSR(5) PAE(6) CX8(8) PGE(13) CMOV(15). No FPU, no APIC,
- *  no SEP (lguest hides it anyway), no MMX/SSE. */
-export const CPUID_FEATURES = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 15);
+/** Feature bits of leaf 1 EDX: FPU(0) PSE(3) TSC(4) MSR(5) PAE(6) CX8(8) PGE(13) CMOV(15) (with FPU: FCMOV
+ *  and FCOMI too). No APIC, no SEP (lguest hides it anyway), no FXSR, no MMX/SSE. */
+export const CPUID_FEATURES = (1 << 0) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 13) | (1 << 15);
 /** Family 6, model 1, stepping 0 (a Pentium Pro's signature). */
 export const CPUID_SIGNATURE = 0x610;
 
