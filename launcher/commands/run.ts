@@ -29,6 +29,13 @@ export interface RunOptions {
   /** Serve gdb on 127.0.0.1:PORT (0: any free port) and wait for it before the first instruction (one gdb
    *  thread per vCPU in lguest mode). */
   gdbPort?: number;
+  /** Bare mode: timers follow retired instructions (deterministic runs). */
+  icount?: boolean;
+  /** Bare mode: where COM1 and port 0xE9 go ('stdio', 'none', 'file:PATH'), and the VGA screen
+   *  ('tty', 'none', a file). */
+  serial?: string;
+  debugcon?: string;
+  vga?: string;
 }
 
 export function runCommand(y: Argv): Argv {
@@ -50,6 +57,10 @@ export function runCommand(y: Argv): Argv {
       .option('stats-json', { type: 'string', describe: 'write statistics as JSON to FILE' })
       .option('debug-exit-ok', { type: 'number', describe: 'bare mode: a write of V to isa-debug-exit (port 0xF4) means success, exit status 0 instead of (V << 1) | 1' })
       .option('gdb', { type: 'number', describe: 'wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port, printed on stderr); lguest mode: one gdb thread per vCPU' })
+      .option('icount', { type: 'boolean', describe: 'bare mode: the timers (PIT, RTC, APIC timer) follow retired instructions, 1 ns each, instead of the wall clock: identical runs' })
+      .option('serial', { type: 'string', describe: 'bare mode: COM1 to stdio (default), none (no COM1) or file:PATH' })
+      .option('debugcon', { type: 'string', describe: 'bare mode: port 0xE9 to stdio (default), none (no debugcon) or file:PATH; when both go to stdio a character written to both is printed once' })
+      .option('vga', { type: 'string', describe: 'bare mode: the VGA text screen at the end: tty (on stderr, the default), none, or a FILE to write it to' })
       .check((args) => {
         const mem = args.mem as number;
         if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
@@ -63,6 +74,12 @@ export function runCommand(y: Argv): Argv {
         if (ok !== undefined && (!Number.isInteger(ok) || ok < 0 || ok > 0xffffffff)) return `--debug-exit-ok must be an integer from 0 to 0xffffffff, not ${ok}`;
         if (ok !== undefined && !args.bare) return '--debug-exit-ok is for bare mode (--bare)';
         if (args.bare && (args.block !== undefined || args.rng)) return '--block and --rng are for lguest mode (not --bare)';
+        if (!args.bare && (args.icount !== undefined || args.serial !== undefined || args.debugcon !== undefined || args.vga !== undefined)) return '--icount, --serial, --debugcon and --vga are for bare mode (--bare)';
+        for (const k of ['serial', 'debugcon'] as const) {
+          const v = args[k] as string | undefined;
+          if (v !== undefined && !(v === 'stdio' || v === 'none' || (v.startsWith('file:') && v.length > 5))) return `--${k} must be stdio, none or file:PATH, not ${JSON.stringify(v)}`;
+        }
+        if (args.vga !== undefined && (args.vga as string) === '') return '--vga must be tty, none or a file name';
         return true;
       }),
     async (args) => {
@@ -86,6 +103,10 @@ export function runCommand(y: Argv): Argv {
         statsJson: args['stats-json'] as string | undefined,
         debugExitOk: args['debug-exit-ok'] as number | undefined,
         gdbPort: args.gdb as number | undefined,
+        icount: args.icount as boolean | undefined,
+        serial: args.serial as string | undefined,
+        debugcon: args.debugcon as string | undefined,
+        vga: args.vga as string | undefined,
       };
       if (opts.bare) {
         const { runBare } = await import('../bare.ts');
