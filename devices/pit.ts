@@ -65,7 +65,8 @@ class Channel {
     const c = this.count;
     let t: number;
     switch (this.mode) {
-      case 2: { const base = Math.floor(d / c) * c; t = d - base === 0 && d !== 0 ? base + c : base + c + 1; break; }
+      // mode 2: the output pulses for one PIT clock at each terminal count (QEMU's level convention)
+      case 2: t = d % c === 0 && d !== 0 ? d + 1 : (Math.floor(d / c) + 1) * c; break;
       case 3: { const base = Math.floor(d / c) * c, half = (c + 1) >> 1; t = d - base < half ? base + half : base + c; break; }
       case 4: case 5: if (d < c) t = c; else if (d === c) t = c + 1; else return Infinity; break;
       default: if (d < c) t = c; else return Infinity;
