@@ -145,8 +145,11 @@ export class PcDevices implements IoBus, MmioBus, MsrBus {
   }
 
   private out8(port: number, v: number): void {
-    if (port === 0x20 || port === 0x21 || port === 0xa0 || port === 0xa1 || port === 0x4d0 || port === 0x4d1) this.pic.out(port, v);
-    else if ((port >= 0x40 && port <= 0x43) || port === 0x61) this.pit.out(port, v);
+    if (port === 0x20 || port === 0x21 || port === 0xa0 || port === 0xa1 || port === 0x4d0 || port === 0x4d1) {
+      this.pic.out(port, v);
+      // a kernel that set up the 8259 itself and unmasked IRQ 1 wants the keyboard
+      if (port === 0x21 && this.pic.reprogrammed && this.pic.master.initState === 0 && (v & 2) === 0) this.ps2.used = true;
+    } else if ((port >= 0x40 && port <= 0x43) || port === 0x61) this.pit.out(port, v);
     else if (port === 0x60 || port === 0x64) this.ps2.out(port, v);
     else if (port === 0x70 || port === 0x71) this.rtc.out(port, v);
     else if (port >= COM1_BASE && port <= COM1_BASE + 7 && this.uart !== null) this.uart.out(port - COM1_BASE, v);

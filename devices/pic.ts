@@ -132,6 +132,8 @@ export class PicPair {
   readonly slave = new Chip(false);
   /** The master's INTR output as last reported. */
   intr = false;
+  /** The kernel initialised the master itself (ICW1) since the hand-off. */
+  reprogrammed = false;
 
   /** @param onIntr called whenever the INTR output to the CPU changes */
   constructor(private readonly onIntr: (level: boolean) => void) {
@@ -208,6 +210,7 @@ export class PicPair {
     else {
       const c = (port & 0x80) !== 0 ? this.slave : this.master;
       if ((port & 1) === 0) c.writeCommand(v); else c.writeData(v);
+      if (c === this.master && (port & 1) === 0 && (v & 0x10) !== 0) this.reprogrammed = true;
     }
     this.update();
   }

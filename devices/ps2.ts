@@ -51,7 +51,8 @@ export class Ps2 {
   private scanSet = 2;
   private irqLevel = false;
   private readonly input: number[] = [];
-  /** Set once the guest reads the data port (bare.ts routes stdin here then). */
+  /** Set once the guest reads the data or status port, or unmasks IRQ 1 in a PIC it programmed itself
+   *  (devices/pc.ts): bare.ts routes stdin here then. */
   used = false;
 
   constructor(private readonly irq1: (level: boolean) => void, private readonly onReset: () => void) {}
@@ -81,8 +82,8 @@ export class Ps2 {
   }
 
   in(port: number): number {
-    if (port === 0x64) return this.status;
     this.used = true;
+    if (port === 0x64) return this.status;
     const v = this.obuf.length > 0 ? this.obuf.shift()! : 0;
     // lower IRQ 1 before presenting the next byte, so each byte is a new edge
     if (this.irqLevel) { this.irqLevel = false; this.irq1(false); }

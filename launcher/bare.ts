@@ -40,6 +40,7 @@ export interface BareMachineOptions {
   cmdline: string;
   what: string;
   icount?: boolean;
+  icountShift?: number;
   /** 'stdio' | 'none' | 'file:PATH' (default 'stdio' for both). */
   serial?: string;
   debugcon?: string;
@@ -61,8 +62,10 @@ export interface BareBootOptions {
   imageName?: string;
   /** Stop after this many instructions (default 2e9). */
   maxInstructions?: number;
-  /** Timers follow retired instructions (deterministic) instead of the wall clock. */
+  /** Timers follow retired instructions (deterministic) instead of the wall clock... */
   icount?: boolean;
+  /** ... each one 2^icountShift ns (default 0: 1 ns), as QEMU's -icount shift=N. */
+  icountShift?: number;
   /** Where COM1 and port 0xE9 go: 'stdio' (the returned output; the default for both), 'none' (no
    *  such device), or 'file:PATH'. */
   serial?: string;
@@ -123,7 +126,7 @@ export class BareMachine {
 
     this.cpu = new CPU(this.mem);
     const cpu = this.cpu;
-    this.clock = new VirtualClock(opts.icount ? 'icount' : 'wall', () => cpu.retired);
+    this.clock = new VirtualClock(opts.icount ? 'icount' : 'wall', () => cpu.retired, 2 ** (opts.icountShift ?? 0));
     /*L:415 Output routing: 'stdio' bytes go to the caller's console (stdout); when both ports go there
      * they share it through SharedConsole, so a kernel that writes each character to both prints it
      * once (devices/pc.ts). */
@@ -326,7 +329,7 @@ export function bootBare(image: Uint8Array, opts: BareBootOptions = {}): BareRes
   for (const [k, v] of [['serial', opts.serial], ['debugcon', opts.debugcon]] as const) if (v !== undefined) checkOutputSpec(k, v);
   const m = new BareMachine(image, {
     memMiB: opts.memMiB ?? 32, cmdline: kernelCommandLine(name, opts.cmdline ?? ''), what: name,
-    icount: opts.icount, serial: opts.serial, debugcon: opts.debugcon, rtcBaseMs: opts.rtcBaseMs,
+    icount: opts.icount, icountShift: opts.icountShift, serial: opts.serial, debugcon: opts.debugcon, rtcBaseMs: opts.rtcBaseMs,
   });
   if (opts.input !== undefined) m.feed(Buffer.from(opts.input, 'latin1'));
   let left = opts.maxInstructions ?? 2e9;
@@ -379,7 +382,7 @@ export async function runBare(opts: RunOptions): Promise<number> {
   if (vga === '') throw new UserError('--vga must be tty, none or a file name');
   const m = new BareMachine(image, {
     memMiB: opts.memMiB, cmdline: kernelCommandLine(imageNameFor(opts), opts.cmdline), what: opts.imageArg,
-    icount: opts.icount, serial: opts.serial, debugcon: opts.debugcon,
+    icount: opts.icount, icountShift: opts.icountShift, serial: opts.serial, debugcon: opts.debugcon,
   });
   const input = attachStdin(m);
   try {

@@ -31,6 +31,8 @@ export interface RunOptions {
   gdbPort?: number;
   /** Bare mode: timers follow retired instructions (deterministic runs). */
   icount?: boolean;
+  /** With icount: each instruction is 2^N ns. */
+  icountShift?: number;
   /** Bare mode: where COM1 and port 0xE9 go ('stdio', 'none', 'file:PATH'), and the VGA screen
    *  ('tty', 'none', a file). */
   serial?: string;
@@ -58,6 +60,7 @@ export function runCommand(y: Argv): Argv {
       .option('debug-exit-ok', { type: 'number', describe: 'bare mode: a write of V to isa-debug-exit (port 0xF4) means success, exit status 0 instead of (V << 1) | 1' })
       .option('gdb', { type: 'number', describe: 'wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port, printed on stderr); lguest mode: one gdb thread per vCPU' })
       .option('icount', { type: 'boolean', describe: 'bare mode: the timers (PIT, RTC, APIC timer) follow retired instructions, 1 ns each, instead of the wall clock: identical runs' })
+      .option('icount-shift', { type: 'number', describe: 'bare mode, with --icount: each instruction counts 2^N ns (0 to 10, default 0), as QEMU\'s -icount shift=N' })
       .option('serial', { type: 'string', describe: 'bare mode: COM1 to stdio (default), none (no COM1) or file:PATH' })
       .option('debugcon', { type: 'string', describe: 'bare mode: port 0xE9 to stdio (default), none (no debugcon) or file:PATH; when both go to stdio a character written to both is printed once' })
       .option('vga', { type: 'string', describe: 'bare mode: the VGA text screen at the end: tty (on stderr, the default), none, or a FILE to write it to' })
@@ -79,6 +82,9 @@ export function runCommand(y: Argv): Argv {
           const v = args[k] as string | undefined;
           if (v !== undefined && !(v === 'stdio' || v === 'none' || (v.startsWith('file:') && v.length > 5))) return `--${k} must be stdio, none or file:PATH, not ${JSON.stringify(v)}`;
         }
+        const shift = args['icount-shift'] as number | undefined;
+        if (shift !== undefined && (!Number.isInteger(shift) || shift < 0 || shift > 10)) return `--icount-shift must be an integer from 0 to 10, not ${args['icount-shift']}`;
+        if (shift !== undefined && !args.icount) return '--icount-shift needs --icount';
         if (args.vga !== undefined && (args.vga as string) === '') return '--vga must be tty, none or a file name';
         return true;
       }),
@@ -104,6 +110,7 @@ export function runCommand(y: Argv): Argv {
         debugExitOk: args['debug-exit-ok'] as number | undefined,
         gdbPort: args.gdb as number | undefined,
         icount: args.icount as boolean | undefined,
+        icountShift: args['icount-shift'] as number | undefined,
         serial: args.serial as string | undefined,
         debugcon: args.debugcon as string | undefined,
         vga: args.vga as string | undefined,
