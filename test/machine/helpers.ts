@@ -6,6 +6,10 @@ import { bootBare, type BareResult } from '../../launcher/bare.ts';
 export const ROOT = resolve(__dirname, '../..');
 export const KERNEL_DIR = resolve(ROOT, 'test/machine/kernels');
 export const KERNELS = ['exceptions', 'rings', 'segments', 'paging', 'io'] as const;
+/** The PC device kernels (run with a COM1 whose output is discarded, as run-qemu-pc.sh runs them). */
+export const PC_KERNELS = ['intr', 'ports', 'apic'] as const;
+/** A fixed RTC time for deterministic runs: 2026-01-01 00:00:00.250 UTC. */
+export const RTC_BASE = Date.UTC(2026, 0, 1, 0, 0, 0, 250);
 
 /** Lines of a text file or output, without the empty string after the final newline. */
 export function lines(text: string): string[] {
@@ -19,6 +23,18 @@ export function lines(text: string): string[] {
 export function runKernel(name: string): { lines: string[]; result: BareResult } {
   const image = readFileSync(resolve(KERNEL_DIR, 'build', `${name}.elf`));
   const result = bootBare(image, { memMiB: 32, imageName: `build/${name}.elf`, maxInstructions: 200_000_000 });
+  const status = result.exitStatus === undefined ? `(no exit: ${result.reason}: ${result.message})` : String(result.exitStatus);
+  return { lines: [...lines(result.output), `exit status: ${status}`], result };
+}
+
+/** Boot PC kernel NAME as run-qemu-pc.sh does (COM1 present, its output dropped): with `icountShift`
+ *  deterministically (icount, a fixed RTC time), else on the wall clock like QEMU. */
+export function runPcKernel(name: string, icountShift?: number): { lines: string[]; result: BareResult } {
+  const image = readFileSync(resolve(KERNEL_DIR, 'build', `${name}.elf`));
+  const result = bootBare(image, {
+    memMiB: 32, imageName: `build/${name}.elf`, maxInstructions: 400_000_000, serial: 'file:/dev/null',
+    icount: icountShift !== undefined, icountShift, rtcBaseMs: icountShift !== undefined ? RTC_BASE : undefined,
+  });
   const status = result.exitStatus === undefined ? `(no exit: ${result.reason}: ${result.message})` : String(result.exitStatus);
   return { lines: [...lines(result.output), `exit status: ${status}`], result };
 }
