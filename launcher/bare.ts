@@ -23,7 +23,7 @@ import { CpuDebugTarget, SIGALRM, SIGKILL } from '../emulator/debug-target.ts';
 import { LocalDebugLink } from './debug-link.ts';
 import { GdbServer } from './gdb-server.ts';
 import {
-  BOOT_GDT_LIMIT, BOOT_LAYOUT, MULTIBOOT_BOOTLOADER_MAGIC, checkFits, loadSegments, parseMultiboot, writeBootInfo,
+  BOOT_GDT_LIMIT, MULTIBOOT_BOOTLOADER_MAGIC, bootLayout, checkFits, loadSegments, parseMultiboot, writeBootInfo,
 } from './multiboot.ts';
 
 /** Process exit statuses of bare mode besides isa-debug-exit's (v << 1) | 1, which is always odd. */
@@ -121,8 +121,9 @@ export class BareMachine {
     const img = parseMultiboot(image, opts.what);
     checkFits(img, memSize, opts.what);
     this.mem = new PhysicalMemory(memSize);
+    const layout = bootLayout(img, memSize, opts.what);
     loadSegments(this.mem, image, img);
-    const info = writeBootInfo(this.mem, opts.cmdline);
+    const info = writeBootInfo(this.mem, opts.cmdline, layout);
 
     this.cpu = new CPU(this.mem);
     const cpu = this.cpu;
@@ -158,13 +159,13 @@ export class BareMachine {
      * keeps its reset value (the real-mode table at 0), and so do LDTR and TR (null). */
     const c = this.cpu;
     c.resetFlat(0);
-    c.gdtBase = BOOT_LAYOUT.gdt;
+    c.gdtBase = layout.gdt;
     c.gdtLimit = BOOT_GDT_LIMIT;
     c.idtBase = 0;
     c.idtLimit = 0x3ff;
     c.r32[EAX] = MULTIBOOT_BOOTLOADER_MAGIC | 0;
     c.r32[EBX] = info;
-    c.r32[ESP] = BOOT_LAYOUT.stackTop;
+    c.r32[ESP] = layout.stackTop;
     c.eip = img.entry | 0;
     c.setEflags(2);
   }

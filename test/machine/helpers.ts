@@ -52,8 +52,8 @@ export function lineDiff(got: string[], want: string[]): string[] {
  * A minimal Multiboot kernel described only by the a.out-kludge address fields (flag bit 16): the header
  * at file offset 0, loaded at 1 MiB, `code` starting right after the 32-byte header.
  */
-export function aoutKernel(code: number[], opts: { bssEnd?: number; flags?: number } = {}): Uint8Array {
-  const LOAD = 0x100000, HEADER = 32;
+export function aoutKernel(code: number[], opts: { bssEnd?: number; flags?: number; load?: number } = {}): Uint8Array {
+  const LOAD = opts.load ?? 0x100000, HEADER = 32;
   const file = new Uint8Array(HEADER + code.length);
   const dv = new DataView(file.buffer);
   const magic = 0x1badb002, flags = opts.flags ?? 0x10000;

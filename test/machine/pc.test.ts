@@ -65,6 +65,21 @@ describe('output routing', () => {
   });
 });
 
+describe('the loader: kernels from 0x1000 up, as QEMU\'s', () => {
+  // mov eax, [ebx + 16] (mbi.cmdline); mov al, [eax]; out 0xE9, al; then isa-debug-exit 0
+  const code = [0x8b, 0x43, 0x10, 0x8a, 0x00, 0xe6, 0xe9, ...X86.putc('!'), ...X86.debugExit(0)];
+  for (const load of [0x1000, 0x8000, 0x10000]) {
+    it(`a kernel loaded at 0x${load.toString(16)} runs and finds its multiboot info and command line`, () => {
+      const r = bootBare(aoutKernel(code, { load }), { imageName: 'k.elf' });
+      expect(r.output).toBe('k!');
+      expect(r.exitStatus).toBe(1);
+    });
+  }
+  it('below 0x1000 is refused with one line', () => {
+    expect(() => bootBare(aoutKernel(code, { load: 0x800 }))).toThrow(/loads at 0x800, below 0x1000/);
+  });
+});
+
 describe('run --bare: PC options', () => {
   it('--cpus 2 is one clear error (SMP bare needs real mode)', async () => {
     const r = await cli('run', '--bare', '--cpus', '2', 'demo');
