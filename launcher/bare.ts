@@ -218,17 +218,12 @@ export class BareMachine {
         clock.poll();
         if (c.pendingIrq < 0) {
           if (!this.canWake()) return ExitReason.Hlt;
-          const next = clock.next();
-          if (clock.mode === 'icount') {
-            if (next === Infinity) return ExitReason.Budget; // waiting for input
-            left -= Math.max(1, Math.ceil((next - clock.now()) / clock.nsPerInsn));
-            clock.skipTo(next);
-            clock.poll();
+          if (clock.mode === 'icount' && clock.next() !== Infinity) {
+            left -= Math.max(1, Math.ceil((clock.next() - clock.now()) / clock.nsPerInsn));
+            this.idle();
             continue;
           }
-          const ms = Math.min(10, Math.max(0, (next - clock.now()) / 1e6));
-          if (ms > 0) Atomics.wait(SLEEP, 0, 0, ms);
-          clock.poll();
+          this.idle();
           return ExitReason.Budget;
         }
       }
@@ -258,6 +253,30 @@ export class BareMachine {
     return ExitReason.Budget;
   }
 
+  /**
+   * The CPU is halted with interrupts enabled and nothing pending: let time pass until the next timer
+   * deadline (icount: at once; wall clock: sleeping, at most 10 ms) and bring the devices up to date.
+   */
+  idle(): void {
+    const clock = this.clock;
+    const next = clock.next();
+    if (clock.mode === 'icount' && next !== Infinity) {
+      clock.skipTo(next);
+    } else {
+      // wall clock, or waiting for input: sleep (the caller lets stdin in between)
+      const ms = next === Infinity ? 10 : Math.min(10, Math.max(0, (next - clock.now()) / 1e6));
+      if (ms > 0) Atomics.wait(SLEEP, 0, 0, ms);
+    }
+    clock.poll();
+    if (this.inputTo === undefined && this.input.length > 0) this.routeInput();
+  }
+
+  /** Halted with interrupts enabled and nothing pending (the debugger's path idles instead of running). */
+  waiting(): boolean {
+    const c = this.cpu;
+    return c.halted && (c.flags & IF) !== 0 && c.pendingIrq < 0;
+  }
+
   /** Take the console bytes written since the last call. */
   takeOutput(): Uint8Array {
     const b = Uint8Array.from(this.out);
@@ -280,6 +299,7 @@ export class BareMachine {
         if (this.resetRequested) return { end: 'reset', message: 'the guest reset the machine (8042 reset line)' };
         return { end: 'device-exit', message: '' };
       case ExitReason.Hlt:
+        if ((c.flags & IF) !== 0 && this.canWake()) return undefined; // it waits for an interrupt
         /*L:430 A HLT ends the run with interrupts disabled (how a kernel stops for good), or when
          * nothing could ever wake it: no timer armed, no input to come. */
         return {
@@ -455,8 +475,13 @@ async function runMachine(m: BareMachine, opts: RunOptions, vga: string): Promis
         await gdb.server.finish({ kind: 'terminated', signal: SIGKILL });
         return EXIT_KILLED_BY_DEBUGGER;
       }
-      reason = go === 'run' ? gdb.target.run(DEBUG_SLICE) : ExitReason.Budget; // 'timeout': caught below
-      m.clock.poll();
+      if (go === 'run' && m.waiting()) {
+        m.idle(); // halted: time passes (the interrupt that wakes it is taken through the debug target)
+        reason = ExitReason.Budget;
+      } else {
+        reason = go === 'run' ? gdb.target.run(DEBUG_SLICE) : ExitReason.Budget; // 'timeout': caught below
+        m.clock.poll();
+      }
     }
     const bytes = m.takeOutput();
     if (bytes.length > 0) {
