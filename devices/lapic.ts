@@ -55,6 +55,8 @@ export class LocalApic implements Timed {
   private loadTime = 0;
   private timerNext = Infinity;
   private writeLatch = 0;
+  private readLatch = 0;
+  private readLatchOff = -1;
 
   /**
    * @param onChange the CPU's INTR inputs may have changed (bare.ts recomputes them)
@@ -288,7 +290,13 @@ export class LocalApic implements Timed {
   // ---- MMIO (byte accesses; a register is written when its last byte arrives) ----
   read8(off: number): number {
     if ((off & 0xc) !== 0) return 0;
-    return (this.read32(off & 0xff0) >>> ((off & 3) * 8)) & 0xff;
+    // a dword read comes as its four bytes, lowest first: read the register once, at its first byte,
+    // so that a counting register (current count) cannot change between its bytes
+    if ((off & 3) === 0 || (off & 0xff0) !== this.readLatchOff) {
+      this.readLatch = this.read32(off & 0xff0);
+      this.readLatchOff = off & 0xff0;
+    }
+    return (this.readLatch >>> ((off & 3) * 8)) & 0xff;
   }
 
   write8(off: number, v: number): void {
