@@ -19,6 +19,7 @@ import { CS, DS, ES, FS, GS, IF, SS, EAX, EBX, ESP } from '../emulator/constants
 import { PhysicalMemory } from '../mmu/memory.ts';
 import { PcDevices, SharedConsole, debugExitStatus, PORT_DEBUGCON, COM1_BASE } from '../devices/pc.ts';
 import { VirtualClock } from '../devices/clock.ts';
+import { TABLES_BASE, TABLES_SIZE, writeFirmwareTables } from '../devices/firmware-tables.ts';
 import { CpuDebugTarget, SIGALRM, SIGKILL } from '../emulator/debug-target.ts';
 import { LocalDebugLink } from './debug-link.ts';
 import { GdbServer } from './gdb-server.ts';
@@ -124,6 +125,11 @@ export class BareMachine {
     const layout = bootLayout(img, memSize, opts.what);
     loadSegments(this.mem, image, img);
     const info = writeBootInfo(this.mem, opts.cmdline, layout);
+    // the ACPI and MP tables in the BIOS area, unless the kernel or the loader's block is there
+    const clear = (a: number, b: number) => b <= TABLES_BASE || a >= TABLES_BASE + TABLES_SIZE;
+    if (img.segments.every((s) => clear(s.paddr, s.paddr + s.memSize)) && clear(layout.end - 0x10000, layout.end)) {
+      writeFirmwareTables(this.mem, 1);
+    }
 
     this.cpu = new CPU(this.mem);
     const cpu = this.cpu;

@@ -129,8 +129,42 @@ static void ioapic_checks(void) {
     outb(0x21, 0xFF);
 }
 
+static u32 scan(const char *sig, u32 n) {
+    for (u32 a = 0xE0000; a < 0x100000; a += 16) {
+        u32 k = 0; while (k < n && ((volatile char *)a)[k] == sig[k]) k++;
+        if (k == n) return a;
+    }
+    return 0;
+}
+static u8 sum(u32 a, u32 n) { u8 s = 0; for (u32 i = 0; i < n; i++) s += ((volatile u8 *)a)[i]; return s; }
+
+static void table_checks(void) {
+    u32 rsdp = scan("RSD PTR ", 8);
+    checkb("ACPI RSDP found in 0xE0000-0xFFFFF, checksum valid", rsdp && sum(rsdp, 20) == 0);
+    if (!rsdp) return;
+    u32 rsdt = *(volatile u32 *)(rsdp + 16), madt = 0;
+    for (u32 p = rsdt + 36; p < rsdt + *(volatile u32 *)(rsdt + 4); p += 4) {
+        u32 t = *(volatile u32 *)p;
+        if (*(volatile u32 *)t == 0x43495041) madt = t;   /* "APIC" */
+    }
+    checkb("the RSDT lists a MADT", madt != 0);
+    if (!madt) return;
+    u32 len = *(volatile u32 *)(madt + 4), lapics = 0, ioapic = 0, iso0 = 0;
+    for (u32 p = madt + 44; p < madt + len; p += ((volatile u8 *)p)[1]) {
+        volatile u8 *e = (volatile u8 *)p;
+        if (e[0] == 0 && (e[4] & 1)) lapics++;
+        if (e[0] == 1) ioapic = *(volatile u32 *)(p + 4);
+        if (e[0] == 2 && e[3] == 0) iso0 = *(volatile u32 *)(p + 4);
+    }
+    checkx("MADT: enabled local APICs", lapics, 1);
+    checkx("MADT: the I/O APIC's address", ioapic, 0xFEC00000);
+    checkx("MADT: ISA IRQ 0 overridden to GSI", iso0, 2);
+    checkx("MADT: local APIC address", *(volatile u32 *)(madt + 36), 0xFEE00000);
+}
+
 int kmain(void) {
     pic_init(0x20, 0x28, 0xFF, 0xFF);   /* the 8259 masked: only the APICs interrupt */
+    table_checks();
     lapic_checks();
     timer_checks();
     ioapic_checks();
