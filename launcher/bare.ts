@@ -200,11 +200,13 @@ export class BareMachine {
     if (this.inputTo === 'uart') d.uart!.feed(bytes); else d.ps2.feed(bytes);
   }
 
-  /** Could anything still raise an interrupt (a timer armed, input waiting or still to come)? */
+  /** Could anything still raise an interrupt: a timer armed, or input (waiting or still to come) for a
+   *  device the kernel uses? (Input for no device can wake nothing: a halted kernel will not start using one.) */
   private canWake(): boolean {
+    if (this.clock.next() !== Infinity) return true;
     const d = this.devices;
-    return this.clock.next() !== Infinity || this.inputOpen || this.input.length > 0
-      || (d.uart !== null && d.uart.queued > 0) || d.ps2.queued > 0;
+    if (this.inputTo === undefined && !(d.uart !== null && d.uart.used) && !d.ps2.used) return false;
+    return this.inputOpen || this.input.length > 0 || (d.uart !== null && d.uart.queued > 0) || d.ps2.queued > 0;
   }
 
   /**
