@@ -99,6 +99,19 @@ export interface IoBus {
   out(port: number, size: 1 | 2 | 4, value: number): void;
 }
 
+/** Physical addresses beyond RAM (memory-mapped devices: bare mode's local and I/O APIC). Byte accesses;
+ *  a wider access comes as its bytes, lowest address first. */
+export interface MmioBus {
+  read8(pa: number): number;
+  write8(pa: number, v: number): void;
+}
+
+/** Model-specific registers besides the TSC (bare mode's IA32_APIC_BASE): false raises #GP(0). */
+export interface MsrBus {
+  rdmsr(n: number, r32: Int32Array): boolean; // sets r32[EAX] and r32[EDX]
+  wrmsr(n: number, lo: number, hi: number): boolean;
+}
+
 const NO_IO: IoBus = {
   in: (_port, size) => (size === 4 ? -1 : (1 << (size * 8)) - 1),
   out: () => {},
@@ -275,8 +288,16 @@ export class CPU {
   hostDebug: HostDebug | null = null;
   /** External doorbell: a nonzero word makes the run loop return ExitReason.Doorbell. */
   doorbell: Int32Array = new Int32Array(1);
-  /** Pending maskable interrupt vector from the outside (-1: none). */
+  /** Pending maskable interrupt vector from the outside (-1: none). With `intrAck` set it is the INTR
+   *  line instead (>= 0: asserted) and the vector comes from intrAck() when the CPU takes it. */
   pendingIrq = -1;
+  /** The interrupt controller's acknowledge cycle (bare mode's PIC/APIC): returns the vector to deliver. */
+  intrAck: (() => number) | null = null;
+  /** Devices beyond RAM and extra MSRs (null: none; accesses read all ones, writes are dropped). */
+  mmio: MmioBus | null = null;
+  msrs: MsrBus | null = null;
+  /** CPUID.1:EDX.APIC (bit 9): a local APIC is present. */
+  apicPresent = false;
   /** Interrupts are inhibited for one instruction (after STI, MOV SS, POP SS). */
   inhibitIrq = false;
 
@@ -983,11 +1004,14 @@ export class CPU {
   writeSys32(lin: number, v: number): void { this.writeLinear(lin, 4, v, false); }
 
   physRead8(pa: number): number {
-    return pa >= 0 && pa < this.memSize ? this.m8[pa] : 0xff;
+    return pa >= 0 && pa < this.memSize ? this.m8[pa] : this.mmio !== null ? this.mmio.read8(pa >>> 0) : 0xff;
   }
 
   physWrite8(pa: number, v: number): void {
-    if (pa < 0 || pa >= this.memSize) return;
+    if (pa < 0 || pa >= this.memSize) {
+      if (this.mmio !== null) this.mmio.write8(pa >>> 0, v);
+      return;
+    }
     this.m8[pa] = v;
     if (this.mem.codePages[pa >>> 12] !== 0 && this.mem.codeHit(pa, 1)) this.codeWritten(pa >>> 12);
   }
@@ -1328,10 +1352,12 @@ export class CPU {
         this.exitReason = ExitReason.Doorbell;
         break;
       }
+      // (an interrupt held back by the STI / MOV SS shadow: run the one instruction alone, then take it)
+      const shadow = this.inhibitIrq && this.pendingIrq >= 0;
       if (this.pendingIrq >= 0 && (this.flags & IF) !== 0 && !this.inhibitIrq) this.deliverExternal();
       this.inhibitIrq = false;
       const tf = (this.flags & TF) !== 0;
-      const stepping = tf || this.debugActive || this.singleStep;
+      const stepping = tf || this.debugActive || this.singleStep || shadow;
       let start = 0;
       this.stop = 0;
       try {
@@ -1553,8 +1579,9 @@ export class CPU {
   }
 
   private deliverExternal(): void {
-    const v = this.pendingIrq;
+    let v = this.pendingIrq;
     this.pendingIrq = -1;
+    if (this.intrAck !== null) v = this.intrAck(); // (it may raise the line again for the next one)
     this.halted = false;
     try {
       this.prevEip = this.eip;

@@ -54,6 +54,34 @@ export const BOOT_LAYOUT = {
   end: 0x10000,
 } as const;
 
+/** The lowest address a kernel may load at (QEMU's loader takes the same: the page at 0 holds the
+ *  real-mode interrupt table and BIOS data). */
+export const MIN_LOAD = 0x1000;
+/** Size of the loader's block when it moves above the kernel (the same offsets as BOOT_LAYOUT). */
+const BLOCK = BOOT_LAYOUT.end;
+
+export type BootLayout = { [K in keyof typeof BOOT_LAYOUT]: number };
+
+/**
+ * Where the loader's structures go for this kernel: the low layout (BOOT_LAYOUT) when the kernel is
+ * clear of the first 64 KiB, else a 64 KiB block at the first page boundary above the kernel's
+ * highest byte, as QEMU's Multiboot loader places them "where the kernel is not".
+ */
+export function bootLayout(img: MultibootImage, memSize: number, what: string): BootLayout {
+  const low = img.segments.every((s) => s.paddr >= BOOT_LAYOUT.end);
+  if (low) return { ...BOOT_LAYOUT };
+  const top = Math.max(...img.segments.map((s) => s.paddr + s.memSize));
+  const base = Math.ceil(top / 4096) * 4096;
+  if (base + BLOCK > memSize) {
+    throw new UserError(`${what} leaves no room above it for the multiboot info in ${memSize / (1024 * 1024)} MiB of memory (use a larger --mem)`);
+  }
+  const L = BOOT_LAYOUT;
+  return {
+    gdt: base + L.gdt, info: base + L.info, mmap: base + L.mmap, loaderName: base + L.loaderName,
+    cmdline: base + L.cmdline, cmdlineMax: L.cmdlineMax, stackTop: base + L.stackTop, end: base + L.end,
+  };
+}
+
 /** Flat selectors of the boot GDT. */
 export const BOOT_CS = 0x08;
 export const BOOT_DS = 0x10;
@@ -163,8 +191,8 @@ export function checkFits(img: MultibootImage, memSize: number, what: string): v
     if (end > memSize) {
       throw new UserError(`${what} does not fit in ${mib} MiB of memory: it loads ${hex(s.paddr)}-${hex(end - 1)} (use a larger --mem)`);
     }
-    if (s.paddr < BOOT_LAYOUT.end) {
-      throw new UserError(`${what} loads at ${hex(s.paddr)}, inside the first 64 KiB that the loader keeps for its GDT, multiboot info and command line`);
+    if (s.paddr < MIN_LOAD) {
+      throw new UserError(`${what} loads at ${hex(s.paddr)}, below ${hex(MIN_LOAD)} (the first page holds the real-mode interrupt table and BIOS data)`);
     }
   }
   const inSegment = img.segments.some((s) => img.entry >= s.paddr && img.entry < s.paddr + s.memSize);
@@ -193,11 +221,11 @@ export function memUpperKiB(memSize: number): number {
 
 /** Write the boot GDT, the multiboot info, its memory map, the loader name and the command line.
  *  Returns the info structure's physical address (what goes in EBX). */
-export function writeBootInfo(mem: PhysicalMemory, cmdline: string): number {
-  const L = BOOT_LAYOUT;
+export function writeBootInfo(mem: PhysicalMemory, cmdline: string, L: BootLayout = BOOT_LAYOUT): number {
   const cmd = new TextEncoder().encode(cmdline);
   if (cmd.length + 1 > L.cmdlineMax) throw new UserError(`the kernel command line is too long (${cmd.length} bytes, at most ${L.cmdlineMax - 1})`);
-  mem.fill(0, L.end, 0);
+  const start = L.end - BLOCK;
+  mem.fill(start, BLOCK, 0);
 
   // GDT: null, then flat 4 GiB ring-0 code (execute/read, accessed) and data (read/write, accessed).
   const FLAT_CODE_HI = 0x00cf9b00, FLAT_DATA_HI = 0x00cf9300, FLAT_LO = 0x0000ffff;

@@ -35,6 +35,15 @@ export interface RunOptions {
   /** lguest mode: `--trace` as typed (comma-separated Host events) and `--trace-file`. */
   trace?: string;
   traceFile?: string;
+  /** Bare mode: timers follow retired instructions (deterministic runs). */
+  icount?: boolean;
+  /** With icount: each instruction is 2^N ns. */
+  icountShift?: number;
+  /** Bare mode: where COM1 and port 0xE9 go ('stdio', 'none', 'file:PATH'), and the VGA screen
+   *  ('tty', 'none', a file). */
+  serial?: string;
+  debugcon?: string;
+  vga?: string;
 }
 
 /** What is wrong with these `run` options, in the CLI's words, or undefined when nothing is (the CLI and
@@ -42,6 +51,7 @@ export interface RunOptions {
 export function runArgsProblem(a: {
   bare: boolean; mem: number; cpus: number; timeout?: number; gdb?: number; debugExitOk?: number; block?: string; rng: boolean;
   plugins?: string[]; trace?: string; traceFile?: string;
+  icount?: boolean; icountShift?: number; serial?: string; debugcon?: string; vga?: string;
 }): string | undefined {
   if (!Number.isInteger(a.mem) || a.mem < 2 || a.mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${a.mem}`;
   if (!Number.isInteger(a.cpus) || a.cpus < 1 || a.cpus > MAX_VCPUS) return `--cpus must be an integer from 1 to ${MAX_VCPUS}, not ${a.cpus}`;
@@ -54,5 +64,13 @@ export function runArgsProblem(a: {
   if (a.bare && (a.block !== undefined || a.rng)) return '--block and --rng are for lguest mode (not --bare)';
   if (a.bare && (a.plugins !== undefined || a.trace !== undefined)) return '--plugin and --trace are for lguest mode (not --bare)';
   if (a.traceFile !== undefined && a.trace === undefined) return '--trace-file needs --trace EVENTS';
+  if (!a.bare && (a.icount !== undefined || a.serial !== undefined || a.debugcon !== undefined || a.vga !== undefined)) return '--icount, --serial, --debugcon and --vga are for bare mode (--bare)';
+  for (const [k, v] of [['serial', a.serial], ['debugcon', a.debugcon]] as const) {
+    if (v !== undefined && !(v === 'stdio' || v === 'none' || (v.startsWith('file:') && v.length > 5))) return `--${k} must be stdio, none or file:PATH, not ${JSON.stringify(v)}`;
+  }
+  const shift = a.icountShift;
+  if (shift !== undefined && (!Number.isInteger(shift) || shift < 0 || shift > 10)) return `--icount-shift must be an integer from 0 to 10, not ${shift}`;
+  if (shift !== undefined && !a.icount) return '--icount-shift needs --icount';
+  if (a.vga !== undefined && a.vga === '') return '--vga must be tty, none or a file name';
   return undefined;
 }

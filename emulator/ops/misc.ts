@@ -51,7 +51,7 @@ export const CPUID = defineOp('CPUID', (c) => {
     cc = vendorWord(2);
   } else if (leaf === 1) {
     a = CPUID_SIGNATURE;
-    d = CPUID_FEATURES;
+    d = CPUID_FEATURES | (c.apicPresent ? 1 << 9 : 0);
   }
   c.r32[EAX] = a;
   c.r32[EBX] = b;

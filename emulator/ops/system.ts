@@ -216,7 +216,10 @@ const MSR_TSC = 0x10;
 export const RDMSR = defineOp('RDMSR', (c) => {
   requireCpl0(c);
   const n = c.r32[ECX] >>> 0;
-  if (n !== MSR_TSC) c.raise(GP, 0);
+  if (n !== MSR_TSC) {
+    if (c.msrs === null || !c.msrs.rdmsr(n, c.r32)) c.raise(GP, 0); // (EAX = r32[0], EDX = r32[2])
+    return;
+  }
   const t = c.retired + c.tsc;
   c.r32[EAX] = t % 4294967296 | 0;
   c.r32[EDX] = Math.floor(t / 4294967296) | 0;
@@ -224,7 +227,10 @@ export const RDMSR = defineOp('RDMSR', (c) => {
 export const WRMSR = defineOp('WRMSR', (c) => {
   requireCpl0(c);
   const n = c.r32[ECX] >>> 0;
-  if (n !== MSR_TSC) c.raise(GP, 0);
+  if (n !== MSR_TSC) {
+    if (c.msrs === null || !c.msrs.wrmsr(n, c.r32[EAX], c.r32[EDX])) c.raise(GP, 0);
+    return;
+  }
   c.tsc = (c.r32[EDX] >>> 0) * 4294967296 + (c.r32[EAX] >>> 0) - c.retired;
 });
 

@@ -31,6 +31,11 @@ export function runCommand(y: Argv): Argv {
       .option('stats-json', { type: 'string', describe: 'write statistics as JSON to FILE' })
       .option('debug-exit-ok', { type: 'number', describe: 'bare mode: a write of V to isa-debug-exit (port 0xF4) means success, exit status 0 instead of (V << 1) | 1' })
       .option('gdb', { type: 'number', describe: 'wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port, printed on stderr); lguest mode: one gdb thread per vCPU' })
+      .option('icount', { type: 'boolean', describe: 'bare mode: the timers (PIT, RTC, APIC timer) follow retired instructions, 1 ns each, instead of the wall clock: identical runs' })
+      .option('icount-shift', { type: 'number', describe: 'bare mode, with --icount: each instruction counts 2^N ns (0 to 10, default 0), as QEMU\'s -icount shift=N' })
+      .option('serial', { type: 'string', describe: 'bare mode: COM1 to stdio (default), none (no COM1) or file:PATH' })
+      .option('debugcon', { type: 'string', describe: 'bare mode: port 0xE9 to stdio (default), none (no debugcon) or file:PATH; when both go to stdio a character written to both is printed once' })
+      .option('vga', { type: 'string', describe: 'bare mode: the VGA text screen at the end: tty (on stderr, the default), none, or a FILE to write it to' })
       .option('plugin', { type: 'string', array: true, describe: 'lguest mode: load a hypercall plug-in (JS or TS module) in every vCPU worker; repeatable (switcher/plugins.ts)' })
       .option('trace', { type: 'string', describe: 'lguest mode: write Host events as JSON Lines: a comma-separated list of hypercall, trap, pagefault, interrupt, ipi, switch, kick, console, shootdown, or all' })
       .option('trace-file', { type: 'string', describe: 'write the --trace lines to FILE instead of stderr' })
@@ -39,6 +44,8 @@ export function runCommand(y: Argv): Argv {
         gdb: args.gdb as number | undefined, debugExitOk: args['debug-exit-ok'] as number | undefined,
         block: args.block as string | undefined, rng: args.rng as boolean,
         plugins: args.plugin as string[] | undefined, trace: args.trace as string | undefined, traceFile: args['trace-file'] as string | undefined,
+        icount: args.icount as boolean | undefined, icountShift: args['icount-shift'] as number | undefined,
+        serial: args.serial as string | undefined, debugcon: args.debugcon as string | undefined, vga: args.vga as string | undefined,
       }) ?? true),
     async (args) => {
       const imageArg = args.image as string | undefined;
@@ -76,6 +83,11 @@ export function runCommand(y: Argv): Argv {
         plugins: args.plugin as string[] | undefined,
         trace: args.trace as string | undefined,
         traceFile: args['trace-file'] as string | undefined,
+        icount: args.icount as boolean | undefined,
+        icountShift: args['icount-shift'] as number | undefined,
+        serial: args.serial as string | undefined,
+        debugcon: args.debugcon as string | undefined,
+        vga: args.vga as string | undefined,
       };
       if (opts.bare) {
         const { runBare } = await import('../bare.ts');

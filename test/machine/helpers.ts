@@ -6,6 +6,10 @@ import { bootBare, type BareResult } from '../../launcher/bare.ts';
 export const ROOT = resolve(__dirname, '../..');
 export const KERNEL_DIR = resolve(ROOT, 'test/machine/kernels');
 export const KERNELS = ['exceptions', 'rings', 'segments', 'paging', 'io'] as const;
+/** The PC device kernels (run with a COM1 whose output is discarded, as run-qemu-pc.sh runs them). */
+export const PC_KERNELS = ['intr', 'ports', 'apic'] as const;
+/** A fixed RTC time for deterministic runs: 2026-01-01 00:00:00.250 UTC. */
+export const RTC_BASE = Date.UTC(2026, 0, 1, 0, 0, 0, 250);
 
 /** Lines of a text file or output, without the empty string after the final newline. */
 export function lines(text: string): string[] {
@@ -23,6 +27,18 @@ export function runKernel(name: string): { lines: string[]; result: BareResult }
   return { lines: [...lines(result.output), `exit status: ${status}`], result };
 }
 
+/** Boot PC kernel NAME as run-qemu-pc.sh does (COM1 present, its output dropped): with `icountShift`
+ *  deterministically (icount, a fixed RTC time), else on the wall clock like QEMU. */
+export function runPcKernel(name: string, icountShift?: number): { lines: string[]; result: BareResult } {
+  const image = readFileSync(resolve(KERNEL_DIR, 'build', `${name}.elf`));
+  const result = bootBare(image, {
+    memMiB: 32, imageName: `build/${name}.elf`, maxInstructions: 400_000_000, serial: 'file:/dev/null',
+    icount: icountShift !== undefined, icountShift, rtcBaseMs: icountShift !== undefined ? RTC_BASE : undefined,
+  });
+  const status = result.exitStatus === undefined ? `(no exit: ${result.reason}: ${result.message})` : String(result.exitStatus);
+  return { lines: [...lines(result.output), `exit status: ${status}`], result };
+}
+
 /** Compare two lists of lines and describe the first few differences (readable failures). */
 export function lineDiff(got: string[], want: string[]): string[] {
   const out: string[] = [];
@@ -36,8 +52,8 @@ export function lineDiff(got: string[], want: string[]): string[] {
  * A minimal Multiboot kernel described only by the a.out-kludge address fields (flag bit 16): the header
  * at file offset 0, loaded at 1 MiB, `code` starting right after the 32-byte header.
  */
-export function aoutKernel(code: number[], opts: { bssEnd?: number; flags?: number } = {}): Uint8Array {
-  const LOAD = 0x100000, HEADER = 32;
+export function aoutKernel(code: number[], opts: { bssEnd?: number; flags?: number; load?: number } = {}): Uint8Array {
+  const LOAD = opts.load ?? 0x100000, HEADER = 32;
   const file = new Uint8Array(HEADER + code.length);
   const dv = new DataView(file.buffer);
   const magic = 0x1badb002, flags = opts.flags ?? 0x10000;
