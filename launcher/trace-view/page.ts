@@ -50,7 +50,7 @@ main { display: flex; align-items: stretch; }
 #rows { position: absolute; left: 0; top: 0; width: 0; pointer-events: none; }
 .vcpu-row { position: absolute; left: 10px; white-space: nowrap; line-height: 18px; }
 .vcpu-row b { font-size: 13px; }
-.vcpu-row span { color: var(--muted); font-size: 11px; margin-left: 6px; }
+.vcpu-row span { color: var(--muted); font-size: 11px; margin-left: 2px; }
 #tooltip { position: absolute; pointer-events: none; background: #1f2328; color: #fff; padding: 6px 9px;
   border-radius: 6px; font-size: 12px; max-width: 420px; box-shadow: 0 4px 14px rgba(0,0,0,.25); z-index: 2; }
 #tooltip .sub { color: #c9d1d9; font-size: 11px; }
@@ -219,7 +219,7 @@ export const PAGE_SCRIPT = String.raw`
       d.style.top = (row.top + 2) + 'px';
       var b = document.createElement('b'); b.textContent = 'vCPU ' + row.vcpu;
       var s = document.createElement('span'); s.textContent = fmtInt(vcpuCounts[p]) + ' events';
-      d.appendChild(b); d.appendChild(s); rowsEl.appendChild(d);
+      d.appendChild(b); d.appendChild(document.createTextNode(' ')); d.appendChild(s); rowsEl.appendChild(d);
     });
   }
 
@@ -251,7 +251,7 @@ export const PAGE_SCRIPT = String.raw`
     for (var v = Math.ceil(state.lo / step) * step; v <= state.hi; v += step) {
       var x = Math.round(xOf(v)) + 0.5;
       ctx.fillStyle = 'rgba(140,149,159,.28)'; ctx.fillRect(x - 0.5, AXIS_H, 1, H - AXIS_H);
-      var tick = fmtAxisValue(v, step), tw = ctx.measureText(tick).width;
+      var tick = fmtAxisValue(Math.abs(v) < step * 1e-6 ? 0 : v, step), tw = ctx.measureText(tick).width;
       ctx.fillStyle = '#57606a'; ctx.fillText(tick, Math.min(x, W - 4 - tw / 2), AXIS_H / 2);
     }
     ctx.fillStyle = '#d0d7de'; ctx.fillRect(GUTTER, AXIS_H, pw, 1);
@@ -409,7 +409,7 @@ export const PAGE_SCRIPT = String.raw`
       if (typeof v === 'number' && HEXY[k]) row(k, hex(v) + '  (' + v + ')');
       else if (Array.isArray(v) && k === 'args') row(k, v.map(function (a) { return hex(a); }).join(', '));
       else if (v !== null && typeof v === 'object') row(k, JSON.stringify(v));
-      else row(k, typeof v === 'string' ? JSON.stringify(v) : String(v));
+      else row(k, typeof v === 'string' && (k === 'text' || !/^[\x21-\x7e]+$/.test(v)) ? JSON.stringify(v) : String(v));
     });
     body.appendChild(table);
     var pre = document.createElement('pre');
