@@ -22,7 +22,8 @@ import type { InputMessage, LiveMessage, VcpuResult, VcpuTask } from './vcpu-wor
 import { WorkerDebugLink } from './debug-link.ts';
 import type { HostEventKind } from '../switcher/events.ts';
 import { PluginError, PluginSet } from '../switcher/plugins.ts';
-import { parseTraceEvents } from './trace.ts';
+import { parseInsnBounds, parseTraceEvents } from './trace.ts';
+import type { InsnBounds } from '../switcher/insn-trace.ts';
 import { GdbServer } from './gdb-server.ts';
 import { EXIT_INTERRUPTED, EXIT_KILLED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT } from './exit-status.ts';
 import { SIGALRM, SIGINT as SIGINT_NUMBER, SIGKILL, type DebugEvent } from '../emulator/debug-target.ts';
@@ -65,6 +66,8 @@ export interface LguestBootOptions {
   /** Host events to trace as JSON Lines (launcher/trace.ts), to `traceFile` (created empty) or stderr. */
   trace?: HostEventKind[];
   traceFile?: string;
+  /** With `insn` in `trace`: which instructions (launcher/trace.ts parseInsnBounds; required then). */
+  traceInsn?: InsnBounds;
 }
 
 export interface LguestStats {
@@ -208,7 +211,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
   const n = o.cpus;
   const ctrl = newCtrl(n);
   const stop = () => stopAllVcpus(ctrl);
-  const trace = o.trace?.length ? { events: o.trace, file: o.traceFile, t0: performance.timeOrigin + performance.now() } : undefined;
+  const trace = o.trace?.length ? { events: o.trace, file: o.traceFile, t0: performance.timeOrigin + performance.now(), insn: o.traceInsn } : undefined;
 
   // [L:204] gdb: each vCPU's mailbox for this boot (the link outlives reboots).
   const debugTasks = o.debug?.bind(ctrl, stop);
@@ -307,6 +310,9 @@ function stdinInput(send: (bytes: Uint8Array) => void): () => void {
 /** The CLI's lguest mode. */
 export async function runLguest(opts: RunOptions): Promise<number> {
   const image = readFileSync(opts.image);
+  const traceEvents = opts.trace === undefined ? undefined : parseTraceEvents(opts.trace);
+  const traceInsn = parseInsnBounds(traceEvents ?? [], opts.traceInsnRange, opts.traceInsnWindow);
+  if (traceInsn !== undefined && opts.gdbPort !== undefined) throw new UserError('--trace insn and --gdb both drive the vCPU one instruction at a time: use one of them');
   let initrd: Uint8Array | undefined;
   if (opts.initrd !== undefined) {
     if (!existsSync(opts.initrd)) throw new UserError(`no such initrd: ${opts.initrd}`);
@@ -332,7 +338,7 @@ export async function runLguest(opts: RunOptions): Promise<number> {
       consoleInput: stdinInput,
       onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
       debug: gdb?.link,
-      plugins: opts.plugins, trace: opts.trace === undefined ? undefined : parseTraceEvents(opts.trace), traceFile: opts.traceFile,
+      plugins: opts.plugins, trace: traceEvents, traceFile: opts.traceFile, traceInsn,
     });
   } catch (e) {
     await gdb?.server.finish({ kind: 'terminated', signal: SIGKILL });

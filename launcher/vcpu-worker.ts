@@ -186,9 +186,14 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
       if (msg.t === 'input') devs?.console.input(msg.bytes);
     }
   };
+  // [L:304] `--trace insn`: the tracer steps the vCPU inside its bounds (switcher/insn-trace.ts); loaded
+  // only when asked for, so a run without it never loads the disassembler.
+  const insnTrace = task.trace?.insn === undefined ? undefined
+    : new (await import('../switcher/insn-trace.ts')).InsnTracer(vcpu, task.trace.insn);
   const ended = runGuest(vcpu, {
     ctrl,
     debug: dbg,
+    insnTrace,
     poll() {
       takeInput();
       if (devs) link.takeKicks(deviceNotify);

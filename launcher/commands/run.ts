@@ -35,6 +35,9 @@ export interface RunOptions {
   /** lguest mode: `--trace` as typed (comma-separated Host events) and `--trace-file`. */
   trace?: string;
   traceFile?: string;
+  /** `--trace insn`'s bounds as typed: LO-HI guest addresses, N-M retired instructions. */
+  traceInsnRange?: string;
+  traceInsnWindow?: string;
 }
 
 export function runCommand(y: Argv): Argv {
@@ -57,8 +60,10 @@ export function runCommand(y: Argv): Argv {
       .option('debug-exit-ok', { type: 'number', describe: 'bare mode: a write of V to isa-debug-exit (port 0xF4) means success, exit status 0 instead of (V << 1) | 1' })
       .option('gdb', { type: 'number', describe: 'wait for gdb on 127.0.0.1:PORT before the first instruction (0: any free port, printed on stderr); lguest mode: one gdb thread per vCPU' })
       .option('plugin', { type: 'string', array: true, describe: 'lguest mode: load a hypercall plug-in (JS or TS module) in every vCPU worker; repeatable (switcher/plugins.ts)' })
-      .option('trace', { type: 'string', describe: 'lguest mode: write Host events as JSON Lines: a comma-separated list of hypercall, trap, pagefault, interrupt, ipi, switch, kick, console, shootdown, or all' })
+      .option('trace', { type: 'string', describe: 'lguest mode: write Host events as JSON Lines: a comma-separated list of hypercall, trap, pagefault, interrupt, ipi, switch, kick, console, shootdown, or all; and insn (guest instructions, with --trace-insn-range and/or --trace-insn-window)' })
       .option('trace-file', { type: 'string', describe: 'write the --trace lines to FILE instead of stderr' })
+      .option('trace-insn-range', { type: 'string', describe: '--trace insn: trace guest instructions at addresses LO <= EIP < HI (LO-HI, hex with 0x)' })
+      .option('trace-insn-window', { type: 'string', describe: '--trace insn: trace instructions while the vCPU\'s retired count is N <= count < M (N-M)' })
       .check((args) => {
         const mem = args.mem as number;
         if (!Number.isInteger(mem) || mem < 2 || mem > 1024) return `--mem must be an integer from 2 to 1024 MiB, not ${args.mem}`;
@@ -100,6 +105,8 @@ export function runCommand(y: Argv): Argv {
         plugins: args.plugin as string[] | undefined,
         trace: args.trace as string | undefined,
         traceFile: args['trace-file'] as string | undefined,
+        traceInsnRange: args['trace-insn-range'] as string | undefined,
+        traceInsnWindow: args['trace-insn-window'] as string | undefined,
       };
       if (opts.bare) {
         const { runBare } = await import('../bare.ts');

@@ -163,7 +163,7 @@ export const PAGE_SCRIPT = String.raw`
       case 'kick': return 'device kick at ' + hex(f.addr);
       case 'console': return 'console ' + f.bytes + ' bytes: ' + JSON.stringify(f.text);
       case 'shootdown': return 'TLB shootdown';
-      case 'insn': return hex(f.eip) + ': ' + (f.asm || '');
+      case 'insn': return hex(f.eip) + ': ' + (f.asm || '') + (f.faulted ? ' (faulted)' : '');
     }
     var parts = Object.keys(f).map(function (key) { return key + '=' + JSON.stringify(f[key]); });
     return name + (parts.length ? ' ' + parts.join(' ') : '');
@@ -403,7 +403,7 @@ export const PAGE_SCRIPT = String.raw`
     row('vcpu', String(V[i]));
     row('t', fmtMs(T[i]) + ' since boot');
     row('insn', fmtInt(I[i]) + ' retired');
-    var HEXY = { addr: 1, eip: 1, errcode: 1, result: 1, cr2: 1 };
+    var HEXY = { addr: 1, eip: 1, errcode: 1, result: 1, cr2: 1, eax: 1, ebx: 1, ecx: 1, edx: 1, esi: 1, edi: 1, ebp: 1, esp: 1, eflags: 1 };
     Object.keys(f).forEach(function (k) {
       var v = f[k];
       if (typeof v === 'number' && HEXY[k]) row(k, hex(v) + '  (' + v + ')');
