@@ -409,7 +409,7 @@ export const PAGE_SCRIPT = String.raw`
       if (typeof v === 'number' && HEXY[k]) row(k, hex(v) + '  (' + v + ')');
       else if (Array.isArray(v) && k === 'args') row(k, v.map(function (a) { return hex(a); }).join(', '));
       else if (v !== null && typeof v === 'object') row(k, JSON.stringify(v));
-      else row(k, typeof v === 'string' && (k === 'text' || !/^[\x21-\x7e]+$/.test(v)) ? JSON.stringify(v) : String(v));
+      else row(k, typeof v === 'string' && (k === 'text' || !/^[\x20-\x7e]+$/.test(v)) ? JSON.stringify(v) : String(v));
     });
     body.appendChild(table);
     var pre = document.createElement('pre');
