@@ -92,6 +92,35 @@ describe.skipIf(skipUnless('trace-view in a browser', missing, 'apt-get install 
     ['hello', ['run', 'hello', '--trace', 'all'], 1],
     ['smp', ['run', 'smp', '--cpus', '2', '--trace', 'all'], 2],
   ];
+  it('120,000 events on 4 vCPUs: the page opens, counts them all, and a click still finds its event', async () => {
+    const trace = join(tmp, 'big.jsonl'), html = join(tmp, 'big.html');
+    const kinds = ['hypercall', 'trap', 'pagefault', 'switch', 'console', 'frobnicate'];
+    const lines: string[] = [];
+    for (let i = 0; i < 120_000; i++) {
+      const kind = kinds[i % 7 === 0 ? 5 : i % 5];
+      lines.push(JSON.stringify({ t: i * 0.01, vcpu: i % 4, insn: i * 25, event: kind, n: i, ...(kind === 'console' ? { bytes: 1, text: 'x' } : {}) }));
+    }
+    // one lonely event far after the rest, so it stands alone in its lane
+    lines.push(JSON.stringify({ t: 5000, vcpu: 3, insn: 9_000_000, event: 'kick', addr: 0x1234 }));
+    writeFileSync(trace, lines.join('\n') + '\n');
+    const made = await cli('trace-view', trace, '-o', html);
+    expect(made.status, made.stderr).toBe(0);
+    const page = await browser.newPage();
+    page.setDefaultTimeout(30_000);
+    const problems: string[] = [];
+    page.on('pageerror', (e: Error) => problems.push(e.message));
+    await page.goto('file://' + html);
+    expect(await page.locator('.vcpu-row').count()).toBe(4);
+    const total = await page.$$eval('#kind-list .count', (cs: Element[]) => cs.reduce((a, c) => a + Number(c.textContent!.replace(/,/g, '')), 0));
+    expect(total).toBe(lines.length);
+    expect(await page.locator('#kind-list li[data-kind="frobnicate"] .count').innerText()).toBe((120_000 / 7 + 1 | 0).toLocaleString('en-US'));
+    const p = await page.evaluate((k: number) => (window as any).traceView.markPosition(k), lines.length - 1);
+    await page.mouse.click(p.x, p.y);
+    expect(await page.locator('#details-body pre').innerText()).toBe(lines.at(-1));
+    expect(problems).toEqual([]);
+    await page.close();
+  });
+
   for (const [name, run, cpus] of traces) {
     it(`${run.join(' ')}: a row per vCPU, the trace's counts, hover and click details, both axes, zoom, filter`, async () => {
       const trace = join(tmp, `${name}.jsonl`), html = join(tmp, `${name}.html`);
