@@ -5,7 +5,8 @@
  * - rows: one per vCPU (a DOM label, `.vcpu-row`), inside it one lane per event kind that is shown;
  * - marks: per lane, the events sorted by the current axis (time or instructions); drawing walks the
  *   visible range and jumps with a binary search to the next pixel column, so a frame costs about
- *   lanes × width steps however many events there are; labels appear where there is room for them;
+ *   lanes × width steps however many events there are; labels (or ×N for a pixel column holding N
+ *   events) appear where there is room for them;
  * - hit testing: the same binary search, nearest mark within a few pixels.
  *
  * `window.traceView` answers where an event's mark is and what is shown (for tests and for the curious);
@@ -116,7 +117,8 @@ export const PAGE_SCRIPT = String.raw`
     for (var q = 0; q < N; q++) { if (X[q] < lo) lo = X[q]; if (X[q] > hi) hi = X[q]; }
     if (hi - lo < (X === T ? 0.01 : 10)) { hi = lo + (X === T ? 0.01 : 10); }
     var pad = (hi - lo) * 0.01;
-    return { lo: lo - pad, hi: hi + pad };
+    // no padding below 0 when nothing is negative (retired counts start at 0)
+    return { lo: lo >= 0 ? Math.max(0, lo - pad) : lo - pad, hi: hi + pad };
   }
   var full = { t: extent(T), insn: extent(I) };
   var MIN_SPAN = { t: 0.002, insn: 8 };
@@ -148,7 +150,7 @@ export const PAGE_SCRIPT = String.raw`
   }
   function fmtSpan(lo, hi) {
     if (state.axis === 't') return fmtMs(lo) + ' \u2013 ' + fmtMs(hi) + '  (' + fmtMs(hi - lo) + ')';
-    return fmtInt(Math.max(0, lo)) + ' \u2013 ' + fmtInt(hi) + ' insn  (' + fmtInt(hi - lo) + ')';
+    return fmtInt(lo) + ' \u2013 ' + fmtInt(hi) + ' insn  (' + fmtInt(hi - lo) + ')';
   }
   function describe(i) {
     var f = F[i], name = KIND_NAMES[K[i]];
@@ -278,16 +280,16 @@ export const PAGE_SCRIPT = String.raw`
           ctx.fillRect(col - 1, many ? y0 - 1 : y0, 2, many ? h + 2 : h);
           if (next < arr.length) {
             var room = xOf(Xa[arr[next]]) - px - 8;
-            if (room > 28 && !many) {
-              var text = label(arr[q]);
+            if (room > 28) {
+              var text = many ? '\u00d7' + fmtInt(next - q) : label(arr[q]);
               if (text) {
                 ctx.save(); ctx.beginPath(); ctx.rect(px + 4, lane.y, room, LANE_H); ctx.clip();
                 ctx.fillStyle = '#424a53'; ctx.fillText(text, px + 4, lane.y + LANE_H / 2);
                 ctx.restore(); ctx.fillStyle = color[lane.kind];
               }
             }
-          } else if (!many && W - RIGHT_PAD - px > 36) {
-            ctx.fillStyle = '#424a53'; ctx.fillText(label(arr[q]), px + 4, lane.y + LANE_H / 2); ctx.fillStyle = color[lane.kind];
+          } else if (W - RIGHT_PAD - px > 36) {
+            ctx.fillStyle = '#424a53'; ctx.fillText(many ? '\u00d7' + fmtInt(next - q) : label(arr[q]), px + 4, lane.y + LANE_H / 2); ctx.fillStyle = color[lane.kind];
           }
           q = next;
         }
