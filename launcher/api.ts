@@ -11,7 +11,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { HostEventKind } from '../switcher/events.ts';
-import { parseTraceEvents } from './trace.ts';
+import { parseInsnBounds, parseTraceEvents } from './trace.ts';
 import { UserError } from './errors.ts';
 import { listImages, resolveImage, type ImageInfo } from './images.ts';
 import { runArgsProblem, type RunOptions } from './run-options.ts';
@@ -68,6 +68,10 @@ export interface BootOptions {
   trace?: string | HostEventKind[];
   /** Where the trace goes (default stderr): `--trace-file`. */
   traceFile?: string;
+  /** With 'insn' in `trace`: guest addresses LO-HI and/or retired instructions N-M to trace:
+   *  `--trace-insn-range`, `--trace-insn-window`. */
+  traceInsnRange?: string;
+  traceInsnWindow?: string;
   /** Console bytes as the guest writes them. */
   onConsole?: (bytes: Uint8Array) => void;
   /** lguest-ts's own messages, what the CLI prints on stderr (gdb's port, a reboot, how a bare run ended,
@@ -191,6 +195,7 @@ function normalise(b: BootOptions): RunOptions & { bytes?: Uint8Array } {
     initrd: typeof b.initrd === 'string' ? b.initrd : undefined, block: b.block, rng: b.rng === true, pae: b.pae === true,
     timeoutSec: b.timeoutSec, stats: false, statsJson: b.statsJson, debugExitOk: b.debugExitOk, gdbPort: b.gdbPort,
     plugins: b.plugins, trace: Array.isArray(b.trace) ? b.trace.join(',') : b.trace, traceFile: b.traceFile,
+    traceInsnRange: b.traceInsnRange, traceInsnWindow: b.traceInsnWindow,
   };
 }
 
@@ -235,6 +240,7 @@ async function bootLguestApi(
     message(`lguest-ts: gdb: listening on 127.0.0.1:${server.port}; the guest waits for gdb (target remote 127.0.0.1:${server.port})\n`);
     b.onGdbListening?.(server.port);
   }
+  const traceEvents = o.trace === undefined ? undefined : parseTraceEvents(o.trace);
   let r: LguestResult;
   try {
     r = await bootLguest({
@@ -243,7 +249,8 @@ async function bootLguestApi(
       onConsole, consoleInput: (send) => input.attach(send),
       onRestart: (n, reason) => message(`lguest-ts: the guest asked to restart (${reason}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
       debug: gdb?.link,
-      plugins: o.plugins, trace: o.trace === undefined ? undefined : parseTraceEvents(o.trace), traceFile: o.traceFile,
+      plugins: o.plugins, trace: traceEvents, traceFile: o.traceFile,
+      traceInsn: parseInsnBounds(traceEvents ?? [], o.traceInsnRange, o.traceInsnWindow),
     }, b.workers);
   } catch (e) {
     await gdb?.server.finish({ kind: 'terminated', signal: SIGKILL });

@@ -10,6 +10,7 @@ import { packageVersion } from './root.ts';
 import { cpuTestCommand } from './commands/cputest.ts';
 import { runCommand } from './commands/run.ts';
 import { imagesCommand } from './commands/images.ts';
+import { traceViewCommand } from './commands/trace-view.ts';
 
 export type Command = (y: Argv) => Argv;
 
@@ -38,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
     .usage('$0 <command> [options]')
     .epilogue('An lguest-style hypervisor and i386 emulator: boot tiny paravirtualized guests or bare Multiboot kernels.')
     .strict()
-    .demandCommand(1, 'Give a command: run, images or cpu-test (see --help).')
+    .demandCommand(1, 'Give a command: run, images, trace-view or cpu-test (see --help).')
     .recommendCommands()
     .help()
     .alias('h', 'help')
@@ -51,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
       throw new UserError(unknownArguments(msg, argv) ?? (msg || err.message).replace(/\s*\n\s*/g, ' '), 2);
     })
     .exitProcess(false);
-  for (const cmd of [runCommand, imagesCommand, cpuTestCommand]) cmd(cli);
+  for (const cmd of [runCommand, imagesCommand, traceViewCommand, cpuTestCommand]) cmd(cli);
   try {
     const parsed = await cli.parseAsync();
     status = typeof parsed.exitStatus === 'number' ? parsed.exitStatus : 0;

@@ -22,7 +22,8 @@ import type { InputMessage, LiveMessage, VcpuResult, VcpuTask } from './vcpu-wor
 import { WorkerDebugLink } from './debug-link.ts';
 import type { HostEventKind } from '../switcher/events.ts';
 import { PluginError, PluginSet } from '../switcher/plugins.ts';
-import { parseTraceEvents } from './trace.ts';
+import { parseInsnBounds, parseTraceEvents } from './trace.ts';
+import type { InsnBounds } from '../switcher/insn-trace.ts';
 import { GdbServer } from './gdb-server.ts';
 import { EXIT_INTERRUPTED, EXIT_KILLED, EXIT_KILLED_BY_DEBUGGER, EXIT_TIMEOUT } from './exit-status.ts';
 import { newOutputFlow, outputWritten } from './output-flow.ts';
@@ -103,6 +104,8 @@ export interface LguestBootOptions {
   /** Host events to trace as JSON Lines (launcher/trace.ts), to `traceFile` (created empty) or stderr. */
   trace?: HostEventKind[];
   traceFile?: string;
+  /** With `insn` in `trace`: which instructions (launcher/trace.ts parseInsnBounds; required then). */
+  traceInsn?: InsnBounds;
 }
 
 export interface LguestStats {
@@ -251,7 +254,7 @@ async function bootOnce(o: LguestBootOptions, workers: VcpuWorkers, deadline: nu
   const n = o.cpus;
   const ctrl = newCtrl(n);
   const stop = () => stopAllVcpus(ctrl);
-  const trace = o.trace?.length ? { events: o.trace, file: o.traceFile, t0: performance.timeOrigin + performance.now() } : undefined;
+  const trace = o.trace?.length ? { events: o.trace, file: o.traceFile, t0: performance.timeOrigin + performance.now(), insn: o.traceInsn } : undefined;
 
   // [L:204] gdb: each vCPU's mailbox for this boot (the link outlives reboots).
   const debugTasks = o.debug?.bind(ctrl, stop);
@@ -403,6 +406,9 @@ async function runLguestOn(opts: RunOptions, workers: VcpuWorkers): Promise<numb
   if (paging === '2level' && opts.pae) throw new UserError(`${opts.imageArg}: built for 2-level paging (no PAE): run it without --pae`);
   if (paging === 'pae' && !opts.pae) throw new UserError(`${opts.imageArg}: built for PAE paging: run it with --pae`);
   const initrd = opts.initrd === undefined ? undefined : readInputFile(opts.initrd, `--initrd ${opts.initrd}`, memBytes, memLimit);
+  const traceEvents = opts.trace === undefined ? undefined : parseTraceEvents(opts.trace);
+  const traceInsn = parseInsnBounds(traceEvents ?? [], opts.traceInsnRange, opts.traceInsnWindow);
+  if (traceInsn !== undefined && opts.gdbPort !== undefined) throw new UserError('--trace insn and --gdb both drive the vCPU one instruction at a time: use one of them');
   let lastByte = 10;
   const gdb = opts.gdbPort === undefined ? undefined : await listenForGdb(opts.gdbPort, opts.cpus);
   let r: LguestResult;
@@ -431,7 +437,7 @@ async function runLguestOn(opts: RunOptions, workers: VcpuWorkers): Promise<numb
       consoleInput: stdinInput,
       onRestart: (n, reason) => process.stderr.write(`lguest-ts: the guest asked to restart (${printable(reason)}); reboot ${n} of at most ${MAX_RESTARTS}\n`),
       debug: gdb?.link,
-      plugins: opts.plugins, trace: opts.trace === undefined ? undefined : parseTraceEvents(opts.trace), traceFile: opts.traceFile,
+      plugins: opts.plugins, trace: traceEvents, traceFile: opts.traceFile, traceInsn,
     }, workers);
   } catch (e) {
     await gdb?.server.finish({ kind: 'terminated', signal: SIGKILL });

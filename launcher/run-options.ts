@@ -35,6 +35,9 @@ export interface RunOptions {
   /** lguest mode: `--trace` as typed (comma-separated Host events) and `--trace-file`. */
   trace?: string;
   traceFile?: string;
+  /** `--trace insn`'s bounds as typed: LO-HI guest addresses, N-M retired instructions. */
+  traceInsnRange?: string;
+  traceInsnWindow?: string;
   /** Bare mode: timers follow retired instructions (deterministic runs). */
   icount?: boolean;
   /** With icount: each instruction is 2^N ns. */

@@ -130,6 +130,9 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
   const plugins = task.plugins?.length ? await PluginSet.load(task.plugins, task.vcpu, link.ncpus) : null;
   const trace = task.trace ? new TraceWriter(task.trace) : null;
   const recent = new RecentEvents();
+  // [L:306] `--trace insn`: the tracer steps the vCPU inside its bounds (switcher/insn-trace.ts); loaded
+  // only when asked for, so a run without it never loads the disassembler.
+  const insnTracer = task.trace?.insn === undefined ? undefined : (await import('../switcher/insn-trace.ts')).InsnTracer;
   let emitConsole: ((b: Uint8Array) => void) | null = null;
   let out: Uint8Array[] = [];
   let outBytes = 0;
@@ -239,9 +242,11 @@ export async function runVcpuTask(task: VcpuTask): Promise<VcpuResult> {
         if (msg.t === 'input') devs?.console.input(msg.bytes);
       }
     };
+    const insnTrace = insnTracer === undefined || task.trace?.insn === undefined ? undefined : new insnTracer(vcpu, task.trace.insn);
     const ended = runGuest(vcpu, {
       ctrl,
       debug: dbg,
+      insnTrace,
       // Between slices: console input, kicks the other vCPUs queued, then a turn for each device with work
       // left over from an earlier one (a kick's byte budget ran out, or the console waited for stdout).
       poll() {

@@ -45,6 +45,8 @@ export interface VcpuIo {
   busy?(): boolean;
   /** gdb's hooks (`run --gdb`, launcher/vcpu-debug.ts); absent, the loop is exactly what it is without. */
   debug?: VcpuDebug;
+  /** `--trace insn` (insn-trace.ts): runs each slice instead of cpu.run, stepping where it traces. */
+  insnTrace?: { run(budget: number): ExitReason };
 }
 
 /** [H:147] The debugger's view into the run loop. The CPU runs the guest and the Switcher alike; the
@@ -165,11 +167,11 @@ function runGuestOnce(c: LgCpu, io: VcpuIo): number {
 function runInGuest(c: LgCpu, io: VcpuIo): number {
   const lg = c.lg, cpu = c.cpu, link = lg.link;
   const doorbell = link.mine(VC.doorbell);
-  const dbg = io.debug;
+  const dbg = io.debug, tracer = io.insnTrace;
   let injected = false;
   for (;;) {
     const before = cpu.retired;
-    const exit = dbg === undefined ? cpu.run(SLICE) : dbg.run(SLICE);
+    const exit = dbg !== undefined ? dbg.run(SLICE) : tracer !== undefined ? tracer.run(SLICE) : cpu.run(SLICE);
     lg.stats.instructions += cpu.retired - before;
     if (dbg !== undefined && dbg.after(exit)) continue;
     if (exit === ExitReason.Hlt) {

@@ -19,9 +19,15 @@ export type HostEvent =
   | { kind: 'switch'; dir: 'in' | 'out'; trap?: number }
   | { kind: 'kick'; addr: number }
   | { kind: 'console'; bytes: number; text: string }
-  | { kind: 'shootdown' };
+  | { kind: 'shootdown' }
+  /** `--trace insn` (switcher/insn-trace.ts): a guest instruction that ran, its bytes, its disassembly and
+   *  the registers before it; `faulted` when it raised an exception instead of retiring; `last` when the
+   *  per-vCPU limit ends the instruction trace. */
+  | { kind: 'insn'; eip: number; cpl: number; bytes: string; asm: string; eax: number; ecx: number; edx: number; ebx: number;
+      esp: number; ebp: number; esi: number; edi: number; eflags: number; faulted?: boolean; last?: string };
 
 export type HostEventKind = HostEvent['kind'];
+/** The kinds `--trace all` means (and plug-ins observe); `insn` is asked for by name, with its bounds. */
 export const HOST_EVENT_KINDS: readonly HostEventKind[] = ['hypercall', 'trap', 'pagefault', 'interrupt', 'ipi', 'switch', 'kick', 'console', 'shootdown'];
 
 /** Where a vCPU's events go: `emit` gets the event with its vCPU and retired-instruction count. */
@@ -47,7 +53,7 @@ export class RecentEvents implements HostEventSink {
   private readonly ring: Array<{ retired: number; ev: HostEvent } | undefined>;
   private next = 0;
   constructor(readonly size = 12) { this.ring = new Array(size); }
-  wants(kind: HostEventKind): boolean { return kind !== 'switch' && kind !== 'console'; }
+  wants(kind: HostEventKind): boolean { return kind !== 'switch' && kind !== 'console' && kind !== 'insn'; }
   emit(_vcpu: number, retired: number, ev: HostEvent): void {
     this.ring[this.next] = { retired, ev };
     this.next = (this.next + 1) % this.size;
@@ -76,5 +82,6 @@ export function describeEvent(ev: HostEvent): string {
     case 'kick': return `device kick at ${h(ev.addr)}`;
     case 'console': return `console ${ev.bytes} bytes`;
     case 'shootdown': return 'TLB shootdown';
+    case 'insn': return `${h(ev.eip)}: ${ev.asm}`;
   }
 }

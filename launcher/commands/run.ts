@@ -37,8 +37,10 @@ export function runCommand(y: Argv): Argv {
       .option('debugcon', { type: 'string', describe: 'bare mode: port 0xE9 to stdio (default), none (no debugcon) or file:PATH; when both go to stdio a character written to both is printed once' })
       .option('vga', { type: 'string', describe: 'bare mode: the VGA text screen at the end: tty (on stderr, the default), none, or a FILE to write it to' })
       .option('plugin', { type: 'string', array: true, describe: 'lguest mode: load a hypercall plug-in (JS or TS module) in every vCPU worker; repeatable (switcher/plugins.ts)' })
-      .option('trace', { type: 'string', describe: 'lguest mode: write Host events as JSON Lines: a comma-separated list of hypercall, trap, pagefault, interrupt, ipi, switch, kick, console, shootdown, or all' })
+      .option('trace', { type: 'string', describe: 'lguest mode: write Host events as JSON Lines: a comma-separated list of hypercall, trap, pagefault, interrupt, ipi, switch, kick, console, shootdown, or all; and insn (guest instructions, with --trace-insn-range and/or --trace-insn-window)' })
       .option('trace-file', { type: 'string', describe: 'write the --trace lines to FILE instead of stderr' })
+      .option('trace-insn-range', { type: 'string', describe: '--trace insn: trace guest instructions at addresses LO <= EIP < HI (LO-HI, hex with 0x)' })
+      .option('trace-insn-window', { type: 'string', describe: '--trace insn: trace instructions while the vCPU\'s retired count is N <= count < M (N-M)' })
       .check((args) => runArgsProblem({
         bare: args.bare as boolean, mem: args.mem as number, cpus: args.cpus as number, timeout: args.timeout as number | undefined,
         gdb: args.gdb as number | undefined, debugExitOk: args['debug-exit-ok'] as number | undefined,
@@ -88,6 +90,8 @@ export function runCommand(y: Argv): Argv {
         serial: args.serial as string | undefined,
         debugcon: args.debugcon as string | undefined,
         vga: args.vga as string | undefined,
+        traceInsnRange: args['trace-insn-range'] as string | undefined,
+        traceInsnWindow: args['trace-insn-window'] as string | undefined,
       };
       if (opts.bare) {
         const { runBare } = await import('../bare.ts');

@@ -141,10 +141,10 @@ describe('--trace', () => {
     expect(events.some((e) => e.event === 'interrupt')).toBe(true);
   });
 
-  it('bad input: an unknown event, insn, --trace-file without --trace, --trace in bare mode', async () => {
+  it('bad input: an unknown event, insn without bounds, --trace-file without --trace, --trace in bare mode', async () => {
     for (const [args, want] of [
       [['--trace', 'frob'], /^lguest-ts: --trace: no event 'frob' \(events: hypercall, /],
-      [['--trace', 'insn'], /^lguest-ts: --trace insn: instruction tracing is not implemented yet/],
+      [['--trace', 'insn'], /^lguest-ts: --trace insn needs bounds, so it cannot flood: --trace-insn-range LO-HI/],
       [['--trace-file', join(tmp, 'x')], /--trace-file needs --trace EVENTS/],
     ] as const) {
       const r = await cli('run', 'hello', ...args);
