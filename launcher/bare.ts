@@ -133,7 +133,7 @@ export class BareMachine {
     this.cpu = new CPU(this.mem);
     const cpu = this.cpu;
     this.clock = new VirtualClock(opts.icount ? 'icount' : 'wall', () => cpu.retired, 2 ** (opts.icountShift ?? 0));
-    /*L:415 Output routing: 'stdio' bytes go to the caller's console (stdout); when both ports go there
+    /** [L:415] Output routing: 'stdio' bytes go to the caller's console (stdout); when both ports go there
      * they share it through SharedConsole, so a kernel that writes each character to both prints it
      * once (devices/pc.ts). */
     const shared = new SharedConsole((b) => this.out.push(b));
