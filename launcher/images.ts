@@ -36,6 +36,12 @@ const IMAGES: ImageInfo[] = [
   { name: 'bench-fault', kind: 'lguest', description: 'page faults the Host fixes (command line faults=N), what npm run bench times' },
   { name: 'bench-hcall', kind: 'lguest', description: 'synchronous hypercalls (command line calls=N), what npm run bench times' },
   { name: 'fuzz', kind: 'lguest', description: 'random acts for the Host to survive (seed=N mode=hcall|paging|mix|code|user): every run powers off or is killed with a reason' },
+  { name: 'fuzz-soak', kind: 'lguest', description: 'the soak\'s attacker (npm run soak): loops of hostile but survivable acts (mode=soak) or one fatal act (mode=fatal act=NAME), SMP, --rng' },
+  { name: 'attack-regs', kind: 'lguest', description: 'Host isolation: one vCPU writes another\'s Switcher regs page (run with --cpus 2, dir=1to0|0to1): the write must fault' },
+  { name: 'attack-stack', kind: 'lguest', description: 'Host isolation: SET_STACK onto the Switcher\'s pages (where=regs|ro|code|other|end): killed' },
+  { name: 'attack-task', kind: 'lguest', description: 'Host isolation: far JMP/CALL and INT through not-present, busy or forbidden task gates and TSSs: #NP/#GP as the i386; case=idt killed' },
+  { name: 'attack-sparse', kind: 'lguest', description: 'Host isolation: hundreds of sparse 4 MiB mappings in several address spaces: the shadow pool evicts, the guest runs to the end' },
+  { name: 'attackl-io', kind: 'lguest', description: 'Launcher attacks, one per run (case=NAME): unbounded kicks, console floods, forged SHUTDOWN text' },
 ];
 
 export function listImages(): ImageInfo[] {
