@@ -15,37 +15,22 @@ import {
   AC, AC_VEC, AF, CF, CR0_AM, CR0_PG, CS, DF, DF_VEC, ESP, GP, ID, IF, IOPL_MASK, NT, OF,
   PF, PF_VEC, RF, SF, SS, SS_VEC, TF, VM, ZF, PAGE_SIZE,
 } from './constants.ts';
-import { ExitReason } from './exits.ts';
+import { ExitReason, FAULT } from './exits.ts';
+import { LF_ADC1, LF_ADD, LF_LOGIC, LF_SBB1, LF_SUB, PARITY } from './flags.ts';
+import {
+  LockKind, TLB_GLOBAL, TLB_R_SUP, TLB_R_USR, TLB_W_SUP, TLB_W_USR,
+} from './access.ts';
 import { PhysicalMemory } from '../mmu/memory.ts';
 import { walkPageTables } from '../mmu/paging.ts';
-import { HANDLERS, checkHotOps } from './ops/registry.ts';
-import { shift } from './ops/shift.ts';
-import { decodeInstruction, DECODE_INCOMPLETE, TERMINATES_BLOCK } from './decoder.ts';
+import { HANDLERS, interpretBlock } from './ops/index.ts';
+import { decodeInstruction, DECODE_INCOMPLETE } from './decoder.ts';
+import { TERMINATES_BLOCK } from './optable.ts';
 import { deliverInterrupt } from './interrupts.ts';
 import { dataAccess, debugTrap, hostRunLength, instructionBreakpoint, type HostDebug } from './debug.ts';
 import { compileBlock, type BlockFn } from './jit.ts';
 
-/** Thrown (as this one object, never allocated) when an instruction faults; the exception has already
- *  been delivered, or recorded for an exit, by the time it propagates. */
-export const FAULT = { fault: true } as const;
-
-// Lazy flag operations: which formula gives CF, OF and AF for the last arithmetic result.
-export const LF_ADD = 0;
-export const LF_SUB = 1;
-export const LF_ADC1 = 2; // add with carry-in 1
-export const LF_SBB1 = 3; // subtract with borrow-in 1
-export const LF_LOGIC = 4; // CF = OF = AF = 0
-
-// TLB entry permission bits (low 12 bits of an entry; the high 20 bits are the physical frame).
-export const TLB_R_SUP = 1;
-export const TLB_R_USR = 2;
-export const TLB_W_SUP = 4;
-export const TLB_W_USR = 8;
-export const TLB_GLOBAL = 16;
-/** Writable by the page tables, but the page holds decoded code: writes take the slow path, which checks
- *  whether they hit instructions (the W bits shifted left by 3). */
-export const TLB_WC_SUP = 32;
-export const TLB_WC_USR = 64;
+export { FAULT, LF_ADC1, LF_ADD, LF_LOGIC, LF_SBB1, LF_SUB, PARITY };
+export * from './access.ts';
 
 const TLB_LIST_MAX = 16384;
 const MAX_BLOCK = 48;
@@ -77,18 +62,6 @@ const enum Rmw {
   Locked = -4,
 }
 
-/** What the read of a locked read-modify-write read (cpu.lockKind), so how its write is done. */
-export const enum LockKind {
-  /** Not a locked access (or beyond RAM, where the bus decides). */
-  None = 0,
-  /** The aligned dword holding the operand, with one atomic load. */
-  Dword = 1,
-  /** The aligned qword holding the operand (it crosses a dword boundary inside one, or is CMPXCHG8B's). */
-  Qword = 2,
-  /** The bytes of an operand that straddles two qwords or two pages: written under the split lock. */
-  Split = 3,
-}
-
 /** What `cpu-test` wants: stop at an exception instead of delivering it. */
 export const enum ExceptionMode { Deliver = 0, Stop = 1 }
 
@@ -102,16 +75,6 @@ const NO_IO: IoBus = {
   in: (_port, size) => (size === 4 ? -1 : (1 << (size * 8)) - 1),
   out: () => {},
 };
-
-/** Parity flag of a byte: PF set when the number of set bits is even. */
-export const PARITY = new Uint8Array(256);
-for (let i = 0; i < 256; i++) {
-  let b = i, n = 0;
-  while (b) { n += b & 1; b >>= 1; }
-  PARITY[i] = (n & 1) === 0 ? PF : 0;
-}
-
-let hotOpsChecked = false;
 
 export class CPU {
   // ---- general registers: index 8 always reads 0 (absent base/index in effective addresses) ----
@@ -280,11 +243,6 @@ export class CPU {
   inhibitIrq = false;
 
   constructor(mem: PhysicalMemory, vcpuId = 0, opts: { codeSlots?: number } = {}) {
-    // (checked here, not at module load: the op modules and this one import each other)
-    if (!hotOpsChecked) {
-      checkHotOps();
-      hotOpsChecked = true;
-    }
     this.mem = mem;
     this.codeSlots = opts.codeSlots ?? CODE_SLOTS;
     this.slotPage = new Int32Array(this.codeSlots).fill(-1);
@@ -1420,98 +1378,11 @@ export class CPU {
    */
   interpret(k0: number, count: number): number {
     if (this.referenceDispatch) return this.interpretByHandlers(k0, count);
-    const handlers = HANDLERS;
-    const iOp = this.iOp;
-    const iLen = this.iLen;
-    // locals for the inline cases: these arrays never change, and a local spares a field load
-    const r32 = this.r32, r8 = this.r8, iRm = this.iRm, iReg = this.iReg, iImm = this.iImm, iSub = this.iSub, iSeg = this.iSeg;
-    const end = k0 + count;
-    for (let k = k0; k < end; k++) {
-      this.jitIdx = k - k0;
-      const e0 = this.eip;
-      this.prevEip = e0;
-      this.eip = (e0 + iLen[k]) | 0;
-    const op = iOp[k];
-    // The hot ops (ops/registry.ts HOT_OPS) run inline; each case does exactly what its handler
-    // does. Everything else is called through the dispatch table.
-    switch (op) {
-      case 0: /* MOV_GdEd_M */ r32[iReg[k]] = this.read32(iSeg[k], this.ea(k)); break;
-      case 1: /* MOV_EdGd_R */ r32[iRm[k]] = r32[iReg[k]]; break;
-      case 2: /* MOV_EdGd_M */ this.write32(iSeg[k], this.ea(k), r32[iReg[k]]); break;
-      case 3: /* MOV_EdId_R */ r32[iRm[k]] = iImm[k]; break;
-      case 4: /* JNZ_Jd */ if (!this.getZF()) this.jumpNear((this.eip + iImm[k]) | 0); break;
-      case 5: /* JZ_Jd */ if (this.getZF()) this.jumpNear((this.eip + iImm[k]) | 0); break;
-      case 6: /* Jcc_Jd */ if (this.cond(iSub[k])) this.jumpNear((this.eip + iImm[k]) | 0); break;
-      case 7: /* JMP_Jd */ this.jumpNear((this.eip + iImm[k]) | 0); break;
-      case 8: /* TEST_EdGd_R */ this.lfLogic(r32[iRm[k]] & r32[iReg[k]]); break;
-      case 9: /* LEA_Gd */ r32[iReg[k]] = this.ea(k); break;
-      case 10: { /* INC_Ed_R */
-        const d = iRm[k], a = r32[d], r = (a + 1) | 0;
-        if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
-        this.lfOp = LF_ADD; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
-        r32[d] = r;
-        break;
-      }
-      case 11: { /* DEC_Ed_R */
-        const d = iRm[k], a = r32[d], r = (a - 1) | 0;
-        if ((this.lfMask & CF) !== 0) this.flags = (this.flags & ~CF) | (this.getCF() ? CF : 0);
-        this.lfOp = LF_SUB; this.lfA = a; this.lfB = 1; this.lfRes = r; this.lfMask = 0x8d4;
-        r32[d] = r;
-        break;
-      }
-      case 12: /* PUSH_Rd */ this.push32(r32[iRm[k]]); break;
-      case 13: { /* POP_Rd */ const v = this.peek32(0); this.adjustSp(4); r32[iRm[k]] = v; break; }
-      case 14: { /* CALL_Jd */
-        const t = (this.eip + iImm[k]) | 0;
-        if ((t >>> 0) > this.segLimit[CS]) this.raise(GP, 0);
-        this.push32(this.eip);
-        this.eip = t;
-        break;
-      }
-      case 15: { /* RETD */ const t = this.peek32(0); this.jumpNear(t); this.adjustSp(4); break; }
-      case 16: { /* ADD_EdGd_R */ const d = iRm[k], a = r32[d], b = r32[iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
-      case 17: { /* ADD_GdEd_R */ const d = iReg[k], a = r32[d], b = r32[iRm[k]], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
-      case 18: { /* ADD_EdId_R */ const d = iRm[k], a = r32[d], b = iImm[k], r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
-      case 19: { /* SUB_EdId_R */ const d = iRm[k], a = r32[d], b = iImm[k], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
-      case 20: { /* SUB_GdEd_R */ const d = iReg[k], a = r32[d], b = r32[iRm[k]], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
-      case 21: { /* CMP_EdId_R */ const a = r32[iRm[k]], b = iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
-      case 22: { /* CMP_GdEd_R */ const a = r32[iReg[k]], b = r32[iRm[k]]; this.lfSub(a, b, (a - b) | 0); break; }
-      case 23: { /* CMP_GdEd_M */ const a = r32[iReg[k]], b = this.read32(iSeg[k], this.ea(k)); this.lfSub(a, b, (a - b) | 0); break; }
-      case 24: { /* CMP_EdId_M */ const a = this.read32(iSeg[k], this.ea(k)), b = iImm[k]; this.lfSub(a, b, (a - b) | 0); break; }
-      case 25: { /* AND_EdId_R */ const d = iRm[k], r = r32[d] & iImm[k]; this.lfLogic(r); r32[d] = r; break; }
-      case 26: { /* XOR_GdEd_R */ const d = iReg[k], r = r32[d] ^ r32[iRm[k]]; this.lfLogic(r); r32[d] = r; break; }
-      case 27: { /* ADD_GdEd_M */ const d = iReg[k], a = r32[d], b = this.read32(iSeg[k], this.ea(k)), r = (a + b) | 0; this.lfAdd(a, b, r); r32[d] = r; break; }
-      case 28: /* MOV_EdId_M */ this.write32(iSeg[k], this.ea(k), iImm[k]); break;
-      case 29: /* MOVZX_GdEb_R */ r32[iReg[k]] = r8[iRm[k]]; break;
-      case 30: /* MOVZX_GdEb_M */ r32[iReg[k]] = this.read8(iSeg[k], this.ea(k)); break;
-      case 31: { /* NEG_Ed_R */ const d = iRm[k], a = r32[d], r = (0 - a) | 0; this.lfSub(0, a, r); r32[d] = r; break; }
-      case 32: { /* XOR_EdGd_R */ const d = iRm[k], r = r32[d] ^ r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
-      case 33: { /* AND_EdGd_R */ const d = iRm[k], r = r32[d] & r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
-      case 34: { /* OR_EdGd_R */ const d = iRm[k], r = r32[d] | r32[iReg[k]]; this.lfLogic(r); r32[d] = r; break; }
-      case 35: { /* ADD_EdGd_M */ const a = this.rmwRead32(iSeg[k], this.ea(k)), b = r32[iReg[k]], r = (a + b) | 0; this.lfAdd(a, b, r); this.rmwWrite32(r); break; }
-      case 36: { /* SUB_EdGd_R */ const d = iRm[k], a = r32[d], b = r32[iReg[k]], r = (a - b) | 0; this.lfSub(a, b, r); r32[d] = r; break; }
-      case 37: { /* CMP_EdGd_R */ const a = r32[iRm[k]], b = r32[iReg[k]]; this.lfSub(a, b, (a - b) | 0); break; }
-      case 38: /* TEST_EdId_R */ this.lfLogic(r32[iRm[k]] & iImm[k]); break;
-      case 39: /* MOV_GbEb_M */ r8[iReg[k]] = this.read8(iSeg[k], this.ea(k)); break;
-      case 40: /* MOV_EbGb_M */ this.write8(iSeg[k], this.ea(k), r8[iReg[k]]); break;
-      case 41: /* MOVZX_GdEw_M */ r32[iReg[k]] = this.read16(iSeg[k], this.ea(k)); break;
-      case 42: /* MOVSX_GdEb_M */ r32[iReg[k]] = (this.read8(iSeg[k], this.ea(k)) << 24) >> 24; break;
-      case 43: { /* OR_EdId_R */ const d = iRm[k], r = r32[d] | iImm[k]; this.lfLogic(r); r32[d] = r; break; }
-      case 44: { /* SHIFT_Ed1_R */ const d = iRm[k]; r32[d] = shift(this, iSub[k], r32[d], 1, 32); break; }
-      case 45: { /* SHIFT_EdIb_R */
-        const n = iImm[k] & 0x1f;
-        if (n !== 0) { const d = iRm[k]; r32[d] = shift(this, iSub[k], r32[d], n, 32); }
-        break;
-      }
-      default: handlers[op](this, k);
-    }
-      if (this.stop !== 0) return k - k0 + 1;
-    }
-    return count;
+    return interpretBlock(this, k0, count);
   }
 
-  /** Testing aid: interpret every op through its handler, the hot ones included (the inline cases and
-   *  the compiled templates are copies of those handlers; the vectors check all three). */
+  /** Testing aid: interpret every op through its handler, the hot ones included (the vectors and the
+   *  differential fuzzer check that it agrees with the inline cases and the compiled code). */
   referenceDispatch = false;
 
   private interpretByHandlers(k0: number, count: number): number {
