@@ -48,16 +48,18 @@ export function compileBlock(c: CPU, k0: number, count: number): BlockFn {
     const op = c.iOp[k];
     const body = OPS[op].body;
     const pure = PURE[op] !== 0;
+    const last = i === count - 1;
+    if (selfLoop && last) {
+      // The backward branch: its target is the block's start, which was fetched, so it is within the CS
+      // limit and the jump cannot fault; it only needs the next EIP. Taken, it leaves EIP at the start.
+      lines.push(`c.eip = (e + ${off + len}) | 0;`, compileBody(body!, c, k).replace(/c\.jumpNear\(([^;]*)\);/g, 'c.eip = $1;'));
+      lines.push(`done += ${count};`, 'if (c.eip !== e || done >= c.budget) return done;');
+      break;
+    }
     if (!pure) lines.push(`c.prevEip = (e + ${off}) | 0; c.eip = (e + ${off + len}) | 0; c.jitIdx = ${done}${i};`);
     if (body === undefined && !called.includes(op)) called.push(op);
     lines.push(body !== undefined ? compileBody(body, c, k) : `h${op}(c, ${k});`);
     off += len;
-    const last = i === count - 1;
-    if (selfLoop && last) {
-      // the backward branch ran: taken, it left EIP at the block's start
-      lines.push(`done += ${count};`, 'if (c.eip !== e || done >= c.budget) return done;');
-      break;
-    }
     if (WRITES[op] !== 0) lines.push(`if (c.stop !== 0) return ${done}${i + 1};`);
     if (last && pure) lines.push(`c.eip = (e + ${off}) | 0;`);
   }
