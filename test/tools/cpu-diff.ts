@@ -604,6 +604,9 @@ export function load(m: Machine, p: Program): void {
     mem.i32[(PT >> 2) + pg] = pte;
   }
   cpu.flushCodeCache();
+  // the block compiler compiles every block on its first run, or (one program in three) on its third,
+  // so that blocks also change engines in the middle of a program
+  if (m.engine === 'compiled') cpu.jitThreshold = p.seed % 3 === 0 ? 3 : 1;
   cpu.resetFlat(env.cpl);
   cpu.exceptionMode = p.rawBytes ? ExceptionMode.Deliver : ExceptionMode.Stop;
   cpu.exceptionVector = -1; cpu.exceptionError = -1; cpu.exceptionEip = 0;
