@@ -717,7 +717,9 @@ export function runLockstep(ms: Machine[], p: Program, opts: { maxInstructions?:
     }
     const c = ms[0].cpu;
     if (reason === ExitReason.Hlt && c.eip === ((start + p.end + 1) | 0)) completed = true;
-    if (c.retired >= max) break;
+    // (a REP string instruction with a huge count runs in chunks that retire nothing until it ends:
+    // the slices are bounded too)
+    if (c.retired >= max || slices >= 2 * max) break;
     if (reason === ExitReason.Budget) continue;
     if (reason !== ExitReason.Exception) break; // HLT, triple fault, unsupported
     faults++;
