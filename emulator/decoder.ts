@@ -25,7 +25,7 @@ import * as sys from './ops/system.ts';
 import { SHIFT_OPS, SHLD_OPS } from './ops/shift.ts';
 import { MULDIV_OPS, IMUL_GdEd_M, IMUL_GdEd_R, IMUL_GdEdI_M, IMUL_GdEdI_R, IMUL_GwEw_M, IMUL_GwEw_R, IMUL_GwEwI_M, IMUL_GwEwI_R } from './ops/muldiv.ts';
 import { STRING_OPS } from './ops/string.ts';
-import { HANDLERS } from './ops/registry.ts';
+import { ALWAYS_LOCKED, LOCKABLE, LOCK_PREFIX_OK } from './optable.ts';
 import { CS, DS, ES, FS, GS, SS, ZERO_REG } from './constants.ts';
 
 export const DECODE_INCOMPLETE = -1;
@@ -783,32 +783,8 @@ const LXS_W = defineOp('LxS_GwMp', (c: CPU, k: number) => {
   c.stop = 1;
 });
 
-/** Ops after which a block ends: everything that may change EIP other than by falling through. */
-export const TERMINATES_BLOCK = new Uint8Array(1024);
-for (const id of [
-  ctl.JMP_Jd, ctl.JMP_Jw, ctl.Jcc_Jd, ctl.Jcc_Jw, ctl.JZ_Jd, ctl.JNZ_Jd, ctl.CALL_Jd, ctl.CALL_Jw,
-  ctl.CALL_Ed_R, ctl.CALL_Ed_M, ctl.CALL_Ew_R, ctl.CALL_Ew_M, ctl.JMP_Ed_R, ctl.JMP_Ed_M, ctl.JMP_Ew_R,
-  ctl.JMP_Ew_M, ctl.RETD, ctl.RETW, ctl.RETD_Iw, ctl.RETW_Iw, ctl.LOOP_Jd, ctl.LOOP_Jw, ctl.INT_Ib,
-  ctl.INT3, ctl.INTO, ctl.INT1, ctl.JMPF_Ap, ctl.CALLF_Ap, ctl.JMPF_Mp, ctl.CALLF_Mp, ctl.RETFD, ctl.RETFW,
-  ctl.RETFD_Iw, ctl.RETFW_Iw, ctl.IRETD, ctl.IRETW, sys.HLT, misc.INVALID, misc.GP0, misc.ESC,
-]) TERMINATES_BLOCK[id] = 1;
-if (HANDLERS.length > TERMINATES_BLOCK.length) throw new Error('too many ops for TERMINATES_BLOCK');
-
-/** Ops that run as LOCKED: the memory forms LOCK may prefix (whether this encoding allows it, the decoder
- *  checks above: with LOCK, CMP or BT is #UD), and XCHG with memory, always locked. */
-const LOCK_PREFIX_OK = 1;
-const ALWAYS_LOCKED = 2;
-const LOCKABLE = new Uint8Array(1024);
-for (const id of [
-  alu.ALU_EbGb_M, alu.ALU_EwGw_M, alu.ALU_EdGd_M, alu.ALU_EbIb_M, alu.ALU_EwIw_M, alu.ALU_EdId_M,
-  ...alu.ALU32.flatMap((forms) => [forms[1], forms[5]]), // EdGd_M, EdId_M
-  alu.INC_Eb_M, alu.INC_Ew_M, alu.INC_Ed_M, alu.DEC_Eb_M, alu.DEC_Ew_M, alu.DEC_Ed_M,
-  alu.NOT_Eb_M, alu.NOT_Ew_M, alu.NOT_Ed_M, alu.NEG_Eb_M, alu.NEG_Ew_M, alu.NEG_Ed_M,
-  ...bit.BT_OPS.flatMap((forms) => forms.map((f) => f[1])), // BTS BTR BTC (E, G and E, imm)
-  mov.XADD_EbGb_M, mov.XADD_EwGw_M, mov.XADD_EdGd_M,
-  mov.CMPXCHG_EbGb_M, mov.CMPXCHG_EwGw_M, mov.CMPXCHG_EdGd_M, mov.CMPXCHG8B_Mq,
-]) LOCKABLE[id] = LOCK_PREFIX_OK;
-for (const id of [mov.XCHG_EbGb_M, mov.XCHG_EwGw_M, mov.XCHG_EdGd_M]) LOCKABLE[id] = ALWAYS_LOCKED;
+/** (Which ops end a block and which may be locked: emulator/optable.ts.) */
+export { TERMINATES_BLOCK } from './optable.ts';
 
 // ---- probing (for tests and tools) ----
 let probePool: DecodedPool | null = null;

@@ -28,3 +28,7 @@ export const EXIT_NAMES: Record<number, string> = {
   0: 'none', 1: 'budget', 2: 'hlt', 3: 'exception', 4: 'triple-fault', 5: 'device-stop', 6: 'doorbell',
   7: 'unsupported', 8: 'step', 9: 'breakpoint',
 };
+
+/** Thrown (as this one object, never allocated) when an instruction faults; the exception has already
+ *  been delivered, or recorded for an exit, by the time it propagates. */
+export const FAULT = { fault: true } as const;

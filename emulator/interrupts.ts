@@ -5,8 +5,8 @@
  * ExitReason.Unsupported and a message.
  */
 import { CS, GP, IF, NP, NT, RF, SS, SS_VEC, TF, TS_VEC, VM, ESP } from './constants.ts';
-import { type CPU, FAULT } from './cpu.ts';
-import { ExitReason } from './exits.ts';
+import type { CPU } from './cpu.ts';
+import { ExitReason, FAULT } from './exits.ts';
 import { desc, descAttr, descBase, descLimit, readDescriptor } from './segments.ts';
 
 /**

@@ -4,8 +4,10 @@
  * lazy flags (cpu.ts) need no operand size.
  */
 import { CF } from '../constants.ts';
-import { type CPU, LF_ADC1, LF_ADD, LF_SBB1, LF_SUB } from '../cpu.ts';
-import { defineOp } from './registry.ts';
+import type { CPU } from '../cpu.ts';
+import { LF_ADC1, LF_ADD, LF_SBB1, LF_SUB } from '../flags.ts';
+import { ALU32_FORMS, opId } from '../optable.ts';
+import { bodyOp, defineOp } from './registry.ts';
 
 const ALL = 0x8d5;
 const CMP = 7;
@@ -102,16 +104,8 @@ export const ALU_GdEd_M = defineOp('ALU_GdEd_M', (c, k) => {
 });
 
 // ---- E op= imm (also the AL/AX/EAX, imm short forms, with iRm = 0) ----
-export const ALU_EbIb_R = defineOp('ALU_EbIb_R', (c, k) => {
-  const d = c.iRm[k];
-  const r = alu(c, c.iSub[k], c.r8[d], c.iImm[k], 24);
-  if (c.iSub[k] !== CMP) c.r8[d] = r;
-});
-export const ALU_EbIb_M = defineOp('ALU_EbIb_M', (c, k) => {
-  const s = c.iSeg[k], ea = c.ea(k), op = c.iSub[k];
-  if (op === CMP) { alu(c, op, c.read8(s, ea), c.iImm[k], 24); return; }
-  c.rmwWrite8(alu(c, op, c.rmwRead8(s, ea), c.iImm[k], 24));
-});
+export const ALU_EbIb_R = bodyOp('ALU_EbIb_R');
+export const ALU_EbIb_M = bodyOp('ALU_EbIb_M');
 export const ALU_EwIw_R = defineOp('ALU_EwIw_R', (c, k) => {
   const d = c.iRm[k];
   const r = alu(c, c.iSub[k], c.r16[d], c.iImm[k], 16);
@@ -135,60 +129,30 @@ export const ALU_EdId_M = defineOp('ALU_EdId_M', (c, k) => {
 
 // ---- 32-bit forms specialised per operation ----
 // The generic handlers above switch on iSub for every instruction. For the 32-bit forms of the six
-// operations without carry-in, each (operation, form) pair gets its own handler, generated once at
-// start-up with the operation written into its source, so each is a small monomorphic function.
-const OP_EXPR: Record<number, [string, string]> = {
-  0: ['(a + b) | 0', 'c.lfAdd(a, b, r)'],
-  1: ['a | b', 'c.lfLogic(r)'],
-  4: ['a & b', 'c.lfLogic(r)'],
-  5: ['(a - b) | 0', 'c.lfSub(a, b, r)'],
-  6: ['a ^ b', 'c.lfLogic(r)'],
-  7: ['(a - b) | 0', 'c.lfSub(a, b, r)'],
-};
+// operations without carry-in, each (operation, form) pair is a row of its own with a body in
+// emulator/optable.ts (ADD_EdGd_R, ...): a small monomorphic handler, and inline code in compiled blocks.
 const OP_NAME = ['ADD', 'OR', 'ADC', 'SBB', 'AND', 'SUB', 'XOR', 'CMP'];
-/** Forms, in this order: EdGd_R, EdGd_M, GdEd_R, GdEd_M, EdId_R, EdId_M. */
-export const ALU32_FORMS = ['EdGd_R', 'EdGd_M', 'GdEd_R', 'GdEd_M', 'EdId_R', 'EdId_M'];
 const GENERIC32 = [ALU_EdGd_R, ALU_EdGd_M, ALU_GdEd_R, ALU_GdEd_M, ALU_EdId_R, ALU_EdId_M];
-
-function aluSource(op: number, form: number): string {
-  const [expr, flags] = OP_EXPR[op];
-  const cmp = op === CMP;
-  switch (form) {
-    case 0: return `const d = c.iRm[k], a = c.r32[d], b = c.r32[c.iReg[k]], r = ${expr}; ${flags};${cmp ? '' : ' c.r32[d] = r;'}`;
-    case 1: return cmp
-      ? `const a = c.read32(c.iSeg[k], c.ea(k)), b = c.r32[c.iReg[k]], r = ${expr}; ${flags};`
-      : `const a = c.rmwRead32(c.iSeg[k], c.ea(k)), b = c.r32[c.iReg[k]], r = ${expr}; ${flags}; c.rmwWrite32(r);`;
-    case 2: return `const d = c.iReg[k], a = c.r32[d], b = c.r32[c.iRm[k]], r = ${expr}; ${flags};${cmp ? '' : ' c.r32[d] = r;'}`;
-    case 3: return `const d = c.iReg[k], a = c.r32[d], b = c.read32(c.iSeg[k], c.ea(k)), r = ${expr}; ${flags};${cmp ? '' : ' c.r32[d] = r;'}`;
-    case 4: return `const d = c.iRm[k], a = c.r32[d], b = c.iImm[k], r = ${expr}; ${flags};${cmp ? '' : ' c.r32[d] = r;'}`;
-    default: return cmp
-      ? `const a = c.read32(c.iSeg[k], c.ea(k)), b = c.iImm[k], r = ${expr}; ${flags};`
-      : `const a = c.rmwRead32(c.iSeg[k], c.ea(k)), b = c.iImm[k], r = ${expr}; ${flags}; c.rmwWrite32(r);`;
-  }
-}
+export { ALU32_FORMS };
 
 /** ALU32[op][form]: the op id for a 32-bit group-1 operation in one of ALU32_FORMS. */
 export const ALU32: number[][] = OP_NAME.map((name, op) =>
-  ALU32_FORMS.map((form, fi) =>
-    OP_EXPR[op] === undefined
-      ? GENERIC32[fi]
-      : defineOp(`${name}_${form}`, new Function('c', 'k', aluSource(op, fi)) as (c: CPU, k: number) => void),
-  ),
+  ALU32_FORMS.map((form, fi) => (op === 2 || op === 3 ? GENERIC32[fi] : opId(`${name}_${form}`))),
 );
 
 // ---- TEST ----
-export const TEST_EbGb_R = defineOp('TEST_EbGb_R', (c, k) => { alu(c, 4, c.r8[c.iRm[k]], c.r8[c.iReg[k]], 24); });
+export const TEST_EbGb_R = bodyOp('TEST_EbGb_R');
 export const TEST_EbGb_M = defineOp('TEST_EbGb_M', (c, k) => { alu(c, 4, c.read8(c.iSeg[k], c.ea(k)), c.r8[c.iReg[k]], 24); });
 export const TEST_EwGw_R = defineOp('TEST_EwGw_R', (c, k) => { alu(c, 4, c.r16[c.iRm[k]], c.r16[c.iReg[k]], 16); });
 export const TEST_EwGw_M = defineOp('TEST_EwGw_M', (c, k) => { alu(c, 4, c.read16(c.iSeg[k], c.ea(k)), c.r16[c.iReg[k]], 16); });
-export const TEST_EdGd_R = defineOp('TEST_EdGd_R', (c, k) => { c.lfLogic(c.r32[c.iRm[k]] & c.r32[c.iReg[k]]); });
-export const TEST_EdGd_M = defineOp('TEST_EdGd_M', (c, k) => { c.lfLogic(c.read32(c.iSeg[k], c.ea(k)) & c.r32[c.iReg[k]]); });
+export const TEST_EdGd_R = bodyOp('TEST_EdGd_R');
+export const TEST_EdGd_M = bodyOp('TEST_EdGd_M');
 export const TEST_EbIb_R = defineOp('TEST_EbIb_R', (c, k) => { alu(c, 4, c.r8[c.iRm[k]], c.iImm[k], 24); });
 export const TEST_EbIb_M = defineOp('TEST_EbIb_M', (c, k) => { alu(c, 4, c.read8(c.iSeg[k], c.ea(k)), c.iImm[k], 24); });
 export const TEST_EwIw_R = defineOp('TEST_EwIw_R', (c, k) => { alu(c, 4, c.r16[c.iRm[k]], c.iImm[k], 16); });
 export const TEST_EwIw_M = defineOp('TEST_EwIw_M', (c, k) => { alu(c, 4, c.read16(c.iSeg[k], c.ea(k)), c.iImm[k], 16); });
-export const TEST_EdId_R = defineOp('TEST_EdId_R', (c, k) => { c.lfLogic(c.r32[c.iRm[k]] & c.iImm[k]); });
-export const TEST_EdId_M = defineOp('TEST_EdId_M', (c, k) => { c.lfLogic(c.read32(c.iSeg[k], c.ea(k)) & c.iImm[k]); });
+export const TEST_EdId_R = bodyOp('TEST_EdId_R');
+export const TEST_EdId_M = bodyOp('TEST_EdId_M');
 
 // ---- INC / DEC: like ADD/SUB 1 but CF is kept ----
 function incdec(c: CPU, a: number, delta: number, sh: number): number {
@@ -207,8 +171,8 @@ export const INC_Eb_R = defineOp('INC_Eb_R', (c, k) => { const d = c.iRm[k]; c.r
 export const DEC_Eb_R = defineOp('DEC_Eb_R', (c, k) => { const d = c.iRm[k]; c.r8[d] = incdec(c, c.r8[d], -1, 24); });
 export const INC_Ew_R = defineOp('INC_Ew_R', (c, k) => { const d = c.iRm[k]; c.r16[d] = incdec(c, c.r16[d], 1, 16); });
 export const DEC_Ew_R = defineOp('DEC_Ew_R', (c, k) => { const d = c.iRm[k]; c.r16[d] = incdec(c, c.r16[d], -1, 16); });
-export const INC_Ed_R = defineOp('INC_Ed_R', (c, k) => { const d = c.iRm[k]; c.r32[d] = incdec(c, c.r32[d], 1, 0); });
-export const DEC_Ed_R = defineOp('DEC_Ed_R', (c, k) => { const d = c.iRm[k]; c.r32[d] = incdec(c, c.r32[d], -1, 0); });
+export const INC_Ed_R = bodyOp('INC_Ed_R');
+export const DEC_Ed_R = bodyOp('DEC_Ed_R');
 export const INC_Eb_M = defineOp('INC_Eb_M', (c, k) => { c.rmwWrite8(incdec(c, c.rmwRead8(c.iSeg[k], c.ea(k)), 1, 24)); });
 export const DEC_Eb_M = defineOp('DEC_Eb_M', (c, k) => { c.rmwWrite8(incdec(c, c.rmwRead8(c.iSeg[k], c.ea(k)), -1, 24)); });
 export const INC_Ew_M = defineOp('INC_Ew_M', (c, k) => { c.rmwWrite16(incdec(c, c.rmwRead16(c.iSeg[k], c.ea(k)), 1, 16)); });
@@ -226,7 +190,7 @@ function neg(c: CPU, a: number, sh: number): number {
 
 export const NEG_Eb_R = defineOp('NEG_Eb_R', (c, k) => { const d = c.iRm[k]; c.r8[d] = neg(c, c.r8[d], 24); });
 export const NEG_Ew_R = defineOp('NEG_Ew_R', (c, k) => { const d = c.iRm[k]; c.r16[d] = neg(c, c.r16[d], 16); });
-export const NEG_Ed_R = defineOp('NEG_Ed_R', (c, k) => { const d = c.iRm[k]; c.r32[d] = neg(c, c.r32[d], 0); });
+export const NEG_Ed_R = bodyOp('NEG_Ed_R');
 export const NEG_Eb_M = defineOp('NEG_Eb_M', (c, k) => { c.rmwWrite8(neg(c, c.rmwRead8(c.iSeg[k], c.ea(k)), 24)); });
 export const NEG_Ew_M = defineOp('NEG_Ew_M', (c, k) => { c.rmwWrite16(neg(c, c.rmwRead16(c.iSeg[k], c.ea(k)), 16)); });
 export const NEG_Ed_M = defineOp('NEG_Ed_M', (c, k) => { c.rmwWrite32(neg(c, c.rmwRead32(c.iSeg[k], c.ea(k)), 0)); });

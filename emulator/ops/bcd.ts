@@ -4,7 +4,7 @@
  * does where the vectors show it; see test/vectors/README.md).
  */
 import { AF, CF, DE, OF, SF, ZF } from '../constants.ts';
-import { PARITY } from '../cpu.ts';
+import { PARITY } from '../flags.ts';
 import { defineOp } from './registry.ts';
 
 function szp8(v: number): number {

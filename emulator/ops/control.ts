@@ -6,10 +6,11 @@
  * implemented and ends the run with ExitReason.Unsupported.
  */
 import { BR, CS, DB, ECX, ESP, GP, IF, IOPL_MASK, NP, NT, OF_VEC, SS, SS_VEC, TS_VEC, VM } from '../constants.ts';
-import { type CPU, FAULT } from '../cpu.ts';
+import type { CPU } from '../cpu.ts';
+import { FAULT } from '../exits.ts';
 import { ExitReason } from '../exits.ts';
 import { checkTaskGateTss } from '../interrupts.ts';
-import { defineOp } from './registry.ts';
+import { bodyOp, defineOp } from './registry.ts';
 import { desc, descAttr, descBase, descLimit, nullInaccessibleSegments, readDescriptor, setAccessed } from '../segments.ts';
 
 /** Jump to a near target, checking it against the CS limit. */
@@ -19,19 +20,14 @@ function jumpNear(c: CPU, target: number): void {
 }
 
 // ---- JMP / Jcc / CALL / RET near ----
-export const JMP_Jd = defineOp('JMP_Jd', (c, k) => { jumpNear(c, (c.eip + c.iImm[k]) | 0); });
+export const JMP_Jd = bodyOp('JMP_Jd');
 export const JMP_Jw = defineOp('JMP_Jw', (c, k) => { jumpNear(c, (c.eip + c.iImm[k]) & 0xffff); });
-export const Jcc_Jd = defineOp('Jcc_Jd', (c, k) => { if (c.cond(c.iSub[k])) jumpNear(c, (c.eip + c.iImm[k]) | 0); });
+export const Jcc_Jd = bodyOp('Jcc_Jd');
 export const Jcc_Jw = defineOp('Jcc_Jw', (c, k) => { if (c.cond(c.iSub[k])) jumpNear(c, (c.eip + c.iImm[k]) & 0xffff); });
-export const JZ_Jd = defineOp('JZ_Jd', (c, k) => { if (c.getZF()) jumpNear(c, (c.eip + c.iImm[k]) | 0); });
-export const JNZ_Jd = defineOp('JNZ_Jd', (c, k) => { if (!c.getZF()) jumpNear(c, (c.eip + c.iImm[k]) | 0); });
+export const JZ_Jd = bodyOp('JZ_Jd');
+export const JNZ_Jd = bodyOp('JNZ_Jd');
 
-export const CALL_Jd = defineOp('CALL_Jd', (c, k) => {
-  const t = (c.eip + c.iImm[k]) | 0;
-  if ((t >>> 0) > c.segLimit[CS]) c.raise(GP, 0);
-  c.push32(c.eip);
-  c.eip = t;
-});
+export const CALL_Jd = bodyOp('CALL_Jd');
 export const CALL_Jw = defineOp('CALL_Jw', (c, k) => {
   const t = (c.eip + c.iImm[k]) & 0xffff;
   if (t > c.segLimit[CS]) c.raise(GP, 0);
@@ -67,11 +63,7 @@ export const JMP_Ed_M = defineOp('JMP_Ed_M', (c, k) => { jumpNear(c, c.read32(c.
 export const JMP_Ew_R = defineOp('JMP_Ew_R', (c, k) => { jumpNear(c, c.r16[c.iRm[k]]); });
 export const JMP_Ew_M = defineOp('JMP_Ew_M', (c, k) => { jumpNear(c, c.read16(c.iSeg[k], c.ea(k))); });
 
-export const RETD = defineOp('RETD', (c) => {
-  const t = c.peek32(0);
-  jumpNear(c, t);
-  c.adjustSp(4);
-});
+export const RETD = bodyOp('RETD');
 export const RETW = defineOp('RETW', (c) => {
   const t = c.peek16(0);
   jumpNear(c, t);

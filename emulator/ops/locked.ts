@@ -14,7 +14,8 @@
  * alone on its memory (cpu.sharedMemory false: bare mode, a uniprocessor guest) runs the real handler
  * directly, since no other thread can come between its read and its write.
  */
-import { type CPU, LockKind } from '../cpu.ts';
+import type { CPU } from '../cpu.ts';
+import { LockKind } from '../access.ts';
 import { HANDLERS, defineOp } from './registry.ts';
 
 /** The general registers before the instruction (one locked instruction runs at a time per thread). */

@@ -4,9 +4,9 @@
  * are reported), RDTSC.
  */
 import { CF, CR0_EM, CR0_MP, CR0_TS, CR4_TSD, DF, EAX, EBX, ECX, EDX, GP, NM, UD } from '../constants.ts';
-import { defineOp } from './registry.ts';
+import { bodyOp, defineOp } from './registry.ts';
 
-export const NOP = defineOp('NOP', () => {});
+export const NOP = bodyOp('NOP');
 export const CLC = defineOp('CLC', (c) => { c.materializeFlags(); c.flags &= ~CF; });
 export const STC = defineOp('STC', (c) => { c.materializeFlags(); c.flags |= CF; });
 export const CMC = defineOp('CMC', (c) => { c.materializeFlags(); c.flags ^= CF; });

@@ -5,41 +5,41 @@
 import { AF, CF, EAX, EBX, ECX, EDX, PF, SF, SS, ZF } from '../constants.ts';
 import type { CPU } from '../cpu.ts';
 import { alu } from './alu.ts';
-import { defineOp } from './registry.ts';
+import { bodyOp, defineOp } from './registry.ts';
 import { loadSegment } from '../segments.ts';
 
 // ---- MOV E, G / G, E ----
-export const MOV_EbGb_R = defineOp('MOV_EbGb_R', (c, k) => { c.r8[c.iRm[k]] = c.r8[c.iReg[k]]; });
-export const MOV_EbGb_M = defineOp('MOV_EbGb_M', (c, k) => { c.write8(c.iSeg[k], c.ea(k), c.r8[c.iReg[k]]); });
+export const MOV_EbGb_R = bodyOp('MOV_EbGb_R');
+export const MOV_EbGb_M = bodyOp('MOV_EbGb_M');
 export const MOV_EwGw_R = defineOp('MOV_EwGw_R', (c, k) => { c.r16[c.iRm[k]] = c.r16[c.iReg[k]]; });
 export const MOV_EwGw_M = defineOp('MOV_EwGw_M', (c, k) => { c.write16(c.iSeg[k], c.ea(k), c.r16[c.iReg[k]]); });
-export const MOV_EdGd_R = defineOp('MOV_EdGd_R', (c, k) => { c.r32[c.iRm[k]] = c.r32[c.iReg[k]]; });
-export const MOV_EdGd_M = defineOp('MOV_EdGd_M', (c, k) => { c.write32(c.iSeg[k], c.ea(k), c.r32[c.iReg[k]]); });
-export const MOV_GbEb_M = defineOp('MOV_GbEb_M', (c, k) => { c.r8[c.iReg[k]] = c.read8(c.iSeg[k], c.ea(k)); });
+export const MOV_EdGd_R = bodyOp('MOV_EdGd_R');
+export const MOV_EdGd_M = bodyOp('MOV_EdGd_M');
+export const MOV_GbEb_M = bodyOp('MOV_GbEb_M');
 export const MOV_GwEw_M = defineOp('MOV_GwEw_M', (c, k) => { c.r16[c.iReg[k]] = c.read16(c.iSeg[k], c.ea(k)); });
-export const MOV_GdEd_M = defineOp('MOV_GdEd_M', (c, k) => { c.r32[c.iReg[k]] = c.read32(c.iSeg[k], c.ea(k)); });
+export const MOV_GdEd_M = bodyOp('MOV_GdEd_M');
 
 // ---- MOV E, imm (C6/C7, B0-BF with iRm = register) ----
-export const MOV_EbIb_R = defineOp('MOV_EbIb_R', (c, k) => { c.r8[c.iRm[k]] = c.iImm[k]; });
-export const MOV_EbIb_M = defineOp('MOV_EbIb_M', (c, k) => { c.write8(c.iSeg[k], c.ea(k), c.iImm[k]); });
+export const MOV_EbIb_R = bodyOp('MOV_EbIb_R');
+export const MOV_EbIb_M = bodyOp('MOV_EbIb_M');
 export const MOV_EwIw_R = defineOp('MOV_EwIw_R', (c, k) => { c.r16[c.iRm[k]] = c.iImm[k]; });
 export const MOV_EwIw_M = defineOp('MOV_EwIw_M', (c, k) => { c.write16(c.iSeg[k], c.ea(k), c.iImm[k]); });
-export const MOV_EdId_R = defineOp('MOV_EdId_R', (c, k) => { c.r32[c.iRm[k]] = c.iImm[k]; });
-export const MOV_EdId_M = defineOp('MOV_EdId_M', (c, k) => { c.write32(c.iSeg[k], c.ea(k), c.iImm[k]); });
+export const MOV_EdId_R = bodyOp('MOV_EdId_R');
+export const MOV_EdId_M = bodyOp('MOV_EdId_M');
 
 // ---- MOVZX / MOVSX (the register source is an r8 byte offset or an r16 index) ----
 export const MOVZX_GwEb_R = defineOp('MOVZX_GwEb_R', (c, k) => { c.r16[c.iReg[k]] = c.r8[c.iRm[k]]; });
 export const MOVZX_GwEb_M = defineOp('MOVZX_GwEb_M', (c, k) => { c.r16[c.iReg[k]] = c.read8(c.iSeg[k], c.ea(k)); });
-export const MOVZX_GdEb_R = defineOp('MOVZX_GdEb_R', (c, k) => { c.r32[c.iReg[k]] = c.r8[c.iRm[k]]; });
-export const MOVZX_GdEb_M = defineOp('MOVZX_GdEb_M', (c, k) => { c.r32[c.iReg[k]] = c.read8(c.iSeg[k], c.ea(k)); });
-export const MOVZX_GdEw_R = defineOp('MOVZX_GdEw_R', (c, k) => { c.r32[c.iReg[k]] = c.r16[c.iRm[k]]; });
-export const MOVZX_GdEw_M = defineOp('MOVZX_GdEw_M', (c, k) => { c.r32[c.iReg[k]] = c.read16(c.iSeg[k], c.ea(k)); });
+export const MOVZX_GdEb_R = bodyOp('MOVZX_GdEb_R');
+export const MOVZX_GdEb_M = bodyOp('MOVZX_GdEb_M');
+export const MOVZX_GdEw_R = bodyOp('MOVZX_GdEw_R');
+export const MOVZX_GdEw_M = bodyOp('MOVZX_GdEw_M');
 export const MOVZX_GwEw_R = defineOp('MOVZX_GwEw_R', (c, k) => { c.r16[c.iReg[k]] = c.r16[c.iRm[k]]; });
 export const MOVZX_GwEw_M = defineOp('MOVZX_GwEw_M', (c, k) => { c.r16[c.iReg[k]] = c.read16(c.iSeg[k], c.ea(k)); });
 export const MOVSX_GwEb_R = defineOp('MOVSX_GwEb_R', (c, k) => { c.r16[c.iReg[k]] = (c.r8[c.iRm[k]] << 24) >> 24; });
 export const MOVSX_GwEb_M = defineOp('MOVSX_GwEb_M', (c, k) => { c.r16[c.iReg[k]] = (c.read8(c.iSeg[k], c.ea(k)) << 24) >> 24; });
-export const MOVSX_GdEb_R = defineOp('MOVSX_GdEb_R', (c, k) => { c.r32[c.iReg[k]] = (c.r8[c.iRm[k]] << 24) >> 24; });
-export const MOVSX_GdEb_M = defineOp('MOVSX_GdEb_M', (c, k) => { c.r32[c.iReg[k]] = (c.read8(c.iSeg[k], c.ea(k)) << 24) >> 24; });
+export const MOVSX_GdEb_R = bodyOp('MOVSX_GdEb_R');
+export const MOVSX_GdEb_M = bodyOp('MOVSX_GdEb_M');
 export const MOVSX_GdEw_R = defineOp('MOVSX_GdEw_R', (c, k) => { c.r32[c.iReg[k]] = (c.r16[c.iRm[k]] << 16) >> 16; });
 export const MOVSX_GdEw_M = defineOp('MOVSX_GdEw_M', (c, k) => { c.r32[c.iReg[k]] = (c.read16(c.iSeg[k], c.ea(k)) << 16) >> 16; });
 
@@ -47,7 +47,7 @@ export const MOVSX_GdEw_M = defineOp('MOVSX_GdEw_M', (c, k) => { c.r32[c.iReg[k]
 // These use the general memory-operand form, so they share the handlers above (decoder sets iReg = 0).
 
 // ---- LEA ----
-export const LEA_Gd = defineOp('LEA_Gd', (c, k) => { c.r32[c.iReg[k]] = c.ea(k); });
+export const LEA_Gd = bodyOp('LEA_Gd');
 export const LEA_Gw = defineOp('LEA_Gw', (c, k) => { c.r16[c.iReg[k]] = c.ea(k); });
 
 // ---- XCHG (the memory forms are implicitly locked) ----
@@ -177,7 +177,7 @@ export const BSWAP_Rw = defineOp('BSWAP_Rw', (c, k) => { c.r16[c.iRm[k]] = 0; })
 export const CBW = defineOp('CBW', (c) => { c.r16[0] = (c.r8[0] << 24) >> 24; });
 export const CWDE = defineOp('CWDE', (c) => { c.r32[EAX] = (c.r16[0] << 16) >> 16; });
 export const CWD = defineOp('CWD', (c) => { c.r16[EDX << 1] = (c.r16[0] & 0x8000) !== 0 ? 0xffff : 0; });
-export const CDQ = defineOp('CDQ', (c) => { c.r32[EDX] = c.r32[EAX] >> 31; });
+export const CDQ = bodyOp('CDQ');
 
 // ---- LAHF / SAHF ----
 export const LAHF = defineOp('LAHF', (c) => { c.r8[1] = (c.getEflags() & 0xd5) | 2; });

@@ -4,7 +4,9 @@
  * changes nothing, not even the flags. Flags are computed eagerly here.
  */
 import { AF, CF, ECX, OF, PF, SF, ZF } from '../constants.ts';
-import { type CPU, PARITY } from '../cpu.ts';
+import type { CPU } from '../cpu.ts';
+import { PARITY } from '../flags.ts';
+import { OPS, opId } from '../optable.ts';
 import { defineOp } from './registry.ts';
 
 function szp(r: number, bits: number): number {
@@ -133,10 +135,32 @@ function makeShiftM(bits: number, form: number) {
 }
 
 const FORMS = ['1', 'CL', 'Ib'];
+/** SHIFT_Ed1_R and SHIFT_EdIb_R have bodies in emulator/optable.ts (through sh32); the others are here. */
+function defineOrBody(name: string, fn: (c: CPU, k: number) => void): number {
+  const id = opId(name);
+  return OPS[id].body !== undefined ? id : defineOp(name, fn);
+}
+
+/** SHL/SAL, SHR and SAR of a dword by a count of 1..31 with the flags written out (CF the last bit out, OF
+ *  by the same formula for every count, AF cleared, SF/ZF/PF lazy from the result): what shift()
+ *  computes for them, small enough to inline. Rotates go to shift(). */
+export function sh32(c: CPU, sub: number, v: number, n: number): number {
+  let r: number, cf: number, of: number;
+  switch (sub) {
+    case 4: case 6: r = (v << n) | 0; cf = (v >>> (32 - n)) & 1; of = (r >>> 31) ^ cf; break;
+    case 5: r = (v >>> n) | 0; cf = (v >>> (n - 1)) & 1; of = v >>> 31; break;
+    case 7: r = v >> n; cf = (v >> (n - 1)) & 1; of = 0; break;
+    default: return shift(c, sub, v, n, 32);
+  }
+  c.flags = (c.flags & ~0x811) | cf | (of << 11);
+  c.lfRes = r;
+  c.lfMask = 0xc4;
+  return r;
+}
 /** SHIFT_OPS[size][form][mem]: size 0=b,1=w,2=d; form 0=by 1, 1=by CL, 2=by imm8; mem 0=reg, 1=memory. */
 export const SHIFT_OPS: number[][][] = [8, 16, 32].map((bits, si) =>
   FORMS.map((fname, form) => [
-    defineOp(`SHIFT_E${'bwd'[si]}${fname}_R`, makeShiftR(bits, form)),
+    defineOrBody(`SHIFT_E${'bwd'[si]}${fname}_R`, makeShiftR(bits, form)),
     defineOp(`SHIFT_E${'bwd'[si]}${fname}_M`, makeShiftM(bits, form)),
   ]),
 );

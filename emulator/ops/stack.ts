@@ -5,17 +5,13 @@
  */
 import { EBP, ESP, IF, SS, TF } from '../constants.ts';
 import type { CPU } from '../cpu.ts';
-import { defineOp } from './registry.ts';
+import { bodyOp, defineOp } from './registry.ts';
 import { loadSegment } from '../segments.ts';
 
 // ---- registers (iRm = register index for the size) ----
-export const PUSH_Rd = defineOp('PUSH_Rd', (c, k) => { c.push32(c.r32[c.iRm[k]]); });
+export const PUSH_Rd = bodyOp('PUSH_Rd');
 export const PUSH_Rw = defineOp('PUSH_Rw', (c, k) => { c.push16(c.r16[c.iRm[k]]); });
-export const POP_Rd = defineOp('POP_Rd', (c, k) => {
-  const v = c.peek32(0);
-  c.adjustSp(4);
-  c.r32[c.iRm[k]] = v; // POP ESP: the popped value wins
-});
+export const POP_Rd = bodyOp('POP_Rd'); // (POP ESP: the popped value wins)
 export const POP_Rw = defineOp('POP_Rw', (c, k) => {
   const v = c.peek16(0);
   c.adjustSp(2);
