@@ -26,6 +26,8 @@ LGUEST_GUESTS += attack-regs attack-stack attack-task attack-sparse
 LGUEST_GUESTS += attackl-io
 # fuzz-soak: the soak's and the fuzz tests' attacker (test/soak/), with the secondary-vCPU path.
 LGUEST_GUESTS += fuzz-soak
+# fpu: lazy FPU switching between ring-3 tasks (test/guests/fpu.test.ts).
+LGUEST_GUESTS += fpu
 LGUEST_EXTRA_fuzz-soak := vcpu vcpu_entry
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
@@ -43,6 +45,7 @@ LGUEST_HEADERS := $(wildcard $(LGUEST_DIR)/include/*.h)
 LGUEST_RUNTIME := entry boot hcall ring console format string irq desc clock mm task
 LGUEST_EXTRA_usermode := usermode_blob
 LGUEST_EXTRA_bench-switch := bench-switch_blob
+LGUEST_EXTRA_fpu := fpu_blob vcpu vcpu_entry
 # The secondary-vCPU path (runtime/vcpu.c, vcpu_entry.S: the lguest-ts SMP extension), only for smp.
 LGUEST_EXTRA_smp := vcpu vcpu_entry
 LGUEST_EXTRA_smp-stress := vcpu vcpu_entry
@@ -101,6 +104,8 @@ $(LGUEST_OBJ)/user/format.o: $(LGUEST_DIR)/runtime/format.c $(LGUEST_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LGUEST_CFLAGS) -c -o $@ $<
 $(LGUEST_OBJ)/user/usermode_user.elf: $(LGUEST_OBJ)/user/usermode_user.o $(LGUEST_OBJ)/user/format.o $(LGUEST_DIR)/user.ld
+	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/user.ld -o $@ $(filter %.o,$^)
+$(LGUEST_OBJ)/user/fpu_user.elf: $(LGUEST_OBJ)/user/fpu_user.o $(LGUEST_DIR)/user.ld
 	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/user.ld -o $@ $(filter %.o,$^)
 $(LGUEST_OBJ)/user/bench-switch_user.elf: $(LGUEST_OBJ)/user/bench-switch_user.o $(LGUEST_DIR)/user.ld
 	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/user.ld -o $@ $(filter %.o,$^)
