@@ -32,7 +32,7 @@ LGUEST_EXTRA_fuzz-soak := vcpu vcpu_entry
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 
-# i386 only, no x87/MMX/SSE (the CPU has no FPU), no CET end-branch instructions, no PIC.
+# i386 only, no x87/MMX/SSE code generation (the fpu guest uses the x87 in inline assembly only), no CET end-branch instructions, no PIC.
 LGUEST_CFLAGS := -m32 -march=i386 -mno-80387 -mno-mmx -mno-sse -std=gnu11 -O2 -Wall -Wextra \
 	-ffreestanding -nostdlib -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
 	-fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -fno-ident \
