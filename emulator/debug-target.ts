@@ -33,6 +33,22 @@ export const GDB_REG_NAMES = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', '
 export const GDB_REG_COUNT = GDB_REG_NAMES.length;
 export const GDB_EIP = 8;
 export const GDB_EFLAGS = 9;
+/** gdb's x87 registers (org.gnu.gdb.i386.core after the segment registers): st0-st7 (80-bit, in stack
+ *  order: st0 is ST(0)), then fctrl fstat ftag fiseg fioff foseg fooff fop (32-bit each). */
+export const GDB_FPU_NAMES = ['st0', 'st1', 'st2', 'st3', 'st4', 'st5', 'st6', 'st7',
+  'fctrl', 'fstat', 'ftag', 'fiseg', 'fioff', 'foseg', 'fooff', 'fop'] as const;
+export const GDB_ST0 = GDB_REG_COUNT;
+export const GDB_FPU_END = GDB_ST0 + GDB_FPU_NAMES.length;
+/** Bytes of gdb register n (a general or x87 one), or 0 for a number we do not have. */
+export function gdbRegSize(n: number): number {
+  if (!Number.isInteger(n) || n < 0) return 0;
+  if (n < GDB_REG_COUNT) return 4;
+  if (n < GDB_ST0 + 8) return 10;
+  return n < GDB_FPU_END ? 4 : 0;
+}
+/** Bytes of the x87 part of a g packet. */
+export const GDB_FPU_BYTES = 8 * 10 + 8 * 4;
+
 /** gdb registers 10-15 in our segment numbering. */
 const GDB_SEGMENTS = [CS, SS, DS, ES, FS, GS];
 
@@ -81,6 +97,10 @@ export type DebugRequest =
   /** In gdb order, as many as given (a G packet may be shorter than the whole set). */
   | { op: 'writeRegisters'; values: number[] }
   | { op: 'writeRegister'; reg: number; value: number }
+  /** The x87 registers, gdb's 16 of them in order, little-endian (GDB_FPU_BYTES bytes). */
+  | { op: 'readFpu' }
+  /** One x87 register (GDB_ST0 <= reg < GDB_FPU_END) from its gdbRegSize(reg) little-endian bytes. */
+  | { op: 'writeFpuRegister'; reg: number; data: Uint8Array }
   | { op: 'readMemory'; addr: number; len: number }
   | { op: 'writeMemory'; addr: number; data: Uint8Array }
   | { op: 'insertBreakpoint' | 'removeBreakpoint'; type: BreakpointType; addr: number; len: number };
@@ -174,6 +194,10 @@ export class CpuDebugTarget {
         values[req.reg] = req.value;
         return this.writeRegisters(values);
       }
+      // The x87 state is the CPU's own even while an lguest vCPU is stopped in the Host (the Host never
+      // touches it), so it needs the CPU, not the saved registers.
+      case 'readFpu': return this.machine === null ? INVALID : { ok: true, data: this.readFpu() };
+      case 'writeFpuRegister': return this.machine === null ? INVALID : this.writeFpuRegister(req.reg, req.data);
       case 'readMemory': return this.machine === null ? INVALID : this.readMemory(req.addr, req.len);
       case 'writeMemory': return this.machine === null ? INVALID : this.writeMemory(req.addr, req.data);
       case 'insertBreakpoint': return this.insertBreakpoint(req.type, req.addr, req.len);
@@ -217,6 +241,49 @@ export class CpuDebugTarget {
       else if (i < 8) this.cpu.r32[EAX + i] = v | 0;
       else if (i === GDB_EIP) this.cpu.eip = v | 0;
       else this.cpu.setEflags(v | 0);
+    }
+    return OK;
+  }
+
+  /** gdb's x87 registers: st0-st7 as 80-bit values (significand, then sign and exponent), then the
+   *  control, status (with TOP), full tag word, FCS, FIP, FDS, FDP and FOP. */
+  readFpu(): Uint8Array {
+    const f = this.cpu.fpu, out = new Uint8Array(GDB_FPU_BYTES), dv = new DataView(out.buffer);
+    for (let i = 0; i < 8; i++) {
+      const p = f.phys(i);
+      dv.setBigUint64(i * 10, f.sig[p], true);
+      dv.setUint16(i * 10 + 8, f.se[p], true);
+    }
+    const words = [f.fcw, f.fsw, f.ftw, f.fcs, f.fip, f.fds, f.fdp, f.fop];
+    for (let i = 0; i < 8; i++) dv.setUint32(80 + i * 4, words[i] >>> 0, true);
+    return out;
+  }
+
+  /** Write one x87 register. st0-st7: the 80 bits of ST(i) as they are, its tag left alone (as ptrace
+   *  does: set ftag too to make an empty register valid). The control registers keep their own widths:
+   *  fctrl, fstat, ftag, fiseg, foseg 16 bits, fop 11 bits (higher bits are dropped); fstat's TOP moves
+   *  the stack. */
+  private writeFpuRegister(reg: number, data: Uint8Array): DebugReply {
+    const size = gdbRegSize(reg);
+    if (reg < GDB_ST0 || size === 0 || !(data instanceof Uint8Array) || data.length !== size) return INVALID;
+    const f = this.cpu.fpu, dv = new DataView(data.buffer, data.byteOffset, data.length);
+    const i = reg - GDB_ST0;
+    if (i < 8) {
+      const p = f.phys(i);
+      f.sig[p] = dv.getBigUint64(0, true);
+      f.se[p] = dv.getUint16(8, true);
+      return OK;
+    }
+    const v = dv.getUint32(0, true);
+    switch (i - 8) {
+      case 0: f.fcw = v & 0xffff; break;
+      case 1: f.fsw = v & 0xffff; break;
+      case 2: f.ftw = v & 0xffff; break;
+      case 3: f.fcs = v & 0xffff; break;
+      case 4: f.fip = v | 0; break;
+      case 5: f.fds = v & 0xffff; break;
+      case 6: f.fdp = v | 0; break;
+      default: f.fop = v & 0x7ff; break;
     }
     return OK;
   }

@@ -6,9 +6,9 @@
  * CpuDebugTarget per vCPU answers (emulator/debug-target.ts).
  *
  * What gdb gets: the i386 general registers in its g-packet order (eax ecx edx ebx esp ebp esi edi eip
- * eflags cs ss ds es fs gs; the x87 and SSE registers gdb's i386 target also has are reported unavailable:
- * this CPU has neither), a target.xml that names the architecture (so no `set architecture i386` is
- * needed), memory at linear addresses through the vCPU's paging (unmapped memory answers E14), software
+ * eflags cs ss ds es fs gs), then the x87's st0-st7 (80-bit) and fctrl fstat ftag fiseg fioff foseg fooff
+ * fop, readable and writable (the vCPU's own cpu.fpu, in lguest mode too); a target.xml with the
+ * architecture and gdb's org.gnu.gdb.i386.core feature (no SSE: this CPU has none), memory at linear addresses through the vCPU's paging (unmapped memory answers E14), software
  * and hardware breakpoints (Z0/Z1, both kept by the run loop by address, never written into the guest),
  * write, read and access watchpoints (Z2-Z4, reported after the instruction), continue and step (also as
  * vCont), Ctrl-C, kill, detach, thread queries, and no-ack mode.
@@ -20,7 +20,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import {
-  GDB_REG_COUNT, type DebugError, type DebugEvent, type DebugReply, type DebugRequest, type BreakpointType,
+  GDB_FPU_BYTES, GDB_FPU_END, GDB_FPU_NAMES, GDB_REG_COUNT, GDB_REG_NAMES, GDB_ST0, gdbRegSize, type DebugError, type DebugEvent, type DebugReply, type DebugRequest, type BreakpointType,
 } from '../emulator/debug-target.ts';
 import type { DebugLink, ResumeAction } from './debug-link.ts';
 import {
@@ -32,19 +32,23 @@ import { UserError } from './errors.ts';
  *  breakpoint was hit, so gdb never "adjusts" the PC back over an int3 that is not there. */
 const SUPPORTED = `PacketSize=${MAX_PACKET.toString(16)};qXfer:features:read+;swbreak+;hwbreak+;QStartNoAckMode+;vContSupported+`;
 
-/** The target description: the architecture only, so gdb uses its own i386 register layout. */
-export const TARGET_XML = '<?xml version="1.0"?>\n<!DOCTYPE target SYSTEM "gdb-target.dtd">\n<target version="1.0"><architecture>i386</architecture></target>\n';
+/** The EFLAGS bits gdb shows by name (its i386_eflags type). */
+const EFLAGS_FIELDS: Array<[string, number]> = [
+  ['CF', 0], ['', 1], ['PF', 2], ['AF', 4], ['ZF', 6], ['SF', 7], ['TF', 8], ['IF', 9], ['DF', 10], ['OF', 11],
+  ['NT', 14], ['RF', 16], ['VM', 17], ['AC', 18], ['VIF', 19], ['VIP', 20], ['ID', 21],
+];
+const CORE_REG_TYPES = ['int32', 'int32', 'int32', 'int32', 'data_ptr', 'data_ptr', 'int32', 'int32', 'code_ptr', 'i386_eflags',
+  'int32', 'int32', 'int32', 'int32', 'int32', 'int32'];
 
-/** The registers gdb's i386 target has after our 16, by size: st0-st7 (10 bytes), fctrl ... fop (4),
- *  xmm0-xmm7 (16), mxcsr (4), and orig_eax (4) in its GNU/Linux flavour. */
-function missingRegisterSize(n: number): number | undefined {
-  if (n < GDB_REG_COUNT) return undefined;
-  if (n < 24) return 10;
-  if (n < 32) return 4;
-  if (n < 40) return 16;
-  if (n <= 41) return 4;
-  return undefined;
-}
+/** The target description: i386 with gdb's org.gnu.gdb.i386.core feature and nothing else (no SSE: this
+ *  CPU has none), so gdb numbers the registers exactly as we do: the 16 general ones, st0-st7 (80-bit,
+ *  gdb's i387_ext) and the x87 control registers fctrl ... fop. */
+export const TARGET_XML = '<?xml version="1.0"?>\n<!DOCTYPE target SYSTEM "gdb-target.dtd">\n<target version="1.0">' +
+  '<architecture>i386</architecture><feature name="org.gnu.gdb.i386.core">' +
+  `<flags id="i386_eflags" size="4">${EFLAGS_FIELDS.map(([n, b]) => `<field name="${n}" start="${b}" end="${b}"/>`).join('')}</flags>` +
+  GDB_REG_NAMES.map((n, i) => `<reg name="${n}" bitsize="32" type="${CORE_REG_TYPES[i]}"/>`).join('') +
+  GDB_FPU_NAMES.map((n, i) => i < 8 ? `<reg name="${n}" bitsize="80" type="i387_ext"/>` : `<reg name="${n}" bitsize="32" type="int" group="float"/>`).join('') +
+  '</feature></target>\n';
 
 /** gdb's number of orig_eax (i386 GNU/Linux). */
 const ORIG_EAX = 41;
@@ -177,31 +181,55 @@ export class GdbSession {
 
   // ---- registers ----
 
+  /** The g packet: the 16 general registers, then the x87 ones (unavailable, 'x's, if the vCPU has no
+   *  CPU yet). */
   private async readRegisters(): Promise<void> {
     const r = await this.link.request(this.gThread, { op: 'readRegisters' });
     if (!r.ok || r.values === undefined) return this.reply(this.errorOf(r));
-    this.reply(r.values.map(le32Hex).join(''));
+    const f = await this.link.request(this.gThread, { op: 'readFpu' });
+    const fpu = f.ok && f.data !== undefined ? bytesToHex(f.data) : 'xx'.repeat(GDB_FPU_BYTES);
+    this.reply(r.values.map(le32Hex).join('') + fpu);
   }
 
+  /** G: the general registers, and the x87 ones if the packet goes on (a register given as 'x's is left). */
   private async writeRegisters(hex: string): Promise<void> {
     if (hex.length === 0 || hex.length % 8 !== 0) return this.reply(E_INVALID);
     const values: number[] = [];
-    for (let i = 0; i < hex.length && values.length < GDB_REG_COUNT; i += 8) {
+    let i = 0;
+    for (; i < hex.length && values.length < GDB_REG_COUNT; i += 8) {
       const chunk = hex.slice(i, i + 8);
       // 'x' digits: a register gdb does not know; leave it
       const v = /^x+$/i.test(chunk) ? NaN : parseLe32(chunk);
       if (v === undefined) return this.reply(E_INVALID);
       values.push(v);
     }
-    this.reply(this.errorOf(await this.link.request(this.gThread, { op: 'writeRegisters', values })));
+    const fpu: Array<[number, Uint8Array]> = [];
+    for (let n = GDB_ST0; n < GDB_FPU_END && i < hex.length; n++) {
+      const chunk = hex.slice(i, i + 2 * gdbRegSize(n));
+      i += chunk.length;
+      if (/^x+$/i.test(chunk)) continue;
+      const bytes = chunk.length === 2 * gdbRegSize(n) ? hexToBytes(chunk) : undefined;
+      if (bytes === undefined) return this.reply(E_INVALID);
+      fpu.push([n, bytes]);
+    }
+    const r = await this.link.request(this.gThread, { op: 'writeRegisters', values });
+    if (!r.ok) return this.reply(this.errorOf(r));
+    for (const [reg, data] of fpu) {
+      const w = await this.link.request(this.gThread, { op: 'writeFpuRegister', reg, data });
+      if (!w.ok) return this.reply(this.errorOf(w));
+    }
+    this.reply('OK');
   }
 
   private async readRegister(arg: string): Promise<void> {
     const n = parseHex(arg);
     if (n === undefined) return this.reply(E_INVALID);
-    if (n >= GDB_REG_COUNT) {
-      const size = missingRegisterSize(n);
-      return this.reply(size === undefined ? E_INVALID : 'xx'.repeat(size));
+    if (n >= GDB_ST0) {
+      if (n >= GDB_FPU_END) return this.reply(n === ORIG_EAX ? 'xxxxxxxx' : E_INVALID);
+      const f = await this.link.request(this.gThread, { op: 'readFpu' });
+      if (!f.ok || f.data === undefined) return this.reply(f.ok ? E_INVALID : this.errorOf(f));
+      const off = n < GDB_ST0 + 8 ? (n - GDB_ST0) * 10 : 80 + (n - GDB_ST0 - 8) * 4;
+      return this.reply(bytesToHex(f.data.subarray(off, off + gdbRegSize(n))));
     }
     const r = await this.link.request(this.gThread, { op: 'readRegisters' });
     if (!r.ok || r.values === undefined) return this.reply(this.errorOf(r));
@@ -211,10 +239,16 @@ export class GdbSession {
   private async writeRegister(arg: string): Promise<void> {
     const eq = arg.indexOf('=');
     const n = eq < 0 ? undefined : parseHex(arg.slice(0, eq));
-    const v = eq < 0 ? undefined : parseLe32(arg.slice(eq + 1));
+    const hex = eq < 0 ? '' : arg.slice(eq + 1);
     // orig_eax: gdb's GNU/Linux flavour writes -1 there whenever it moves the PC (no system call to
     // restart); there is no such thing on a bare CPU, so the write is accepted and means nothing
-    if (n === ORIG_EAX && v !== undefined) return this.reply('OK');
+    if (n === ORIG_EAX && parseLe32(hex) !== undefined) return this.reply('OK');
+    if (n !== undefined && n >= GDB_ST0 && n < GDB_FPU_END) {
+      const bytes = hex.length === 2 * gdbRegSize(n) ? hexToBytes(hex) : undefined;
+      if (bytes === undefined) return this.reply(E_INVALID);
+      return this.reply(this.errorOf(await this.link.request(this.gThread, { op: 'writeFpuRegister', reg: n, data: bytes })));
+    }
+    const v = parseLe32(hex);
     if (n === undefined || v === undefined || n >= GDB_REG_COUNT) return this.reply(E_INVALID);
     this.reply(this.errorOf(await this.link.request(this.gThread, { op: 'writeRegister', reg: n, value: v })));
   }

@@ -23,6 +23,7 @@ const IMAGES: ImageInfo[] = [
   { name: 'hello', kind: 'lguest', description: 'prints a greeting, its command line and memory size, powers off' },
   { name: 'traps', kind: 'lguest', description: 'divide error, breakpoint, #UD and page faults reflected to its handlers' },
   { name: 'usermode', kind: 'lguest', description: 'ring-3 processes with their own page tables, system calls, preemption' },
+  { name: 'fpu', kind: 'lguest', description: 'ring-3 tasks using the x87 at once, switched lazily on #NM (the TS hypercall)' },
   { name: 'timer', kind: 'lguest', description: 'clock events and halt until interrupt' },
   { name: 'misbehave', kind: 'lguest', description: 'one forbidden act per run (case=NAME), each killed with its reason' },
   { name: 'virtcon', kind: 'lguest', description: 'a virtio console driver: output queue, interrupts, input (input=N), bad rings (bad=CASE) killed' },

@@ -4,7 +4,7 @@
  * abi section 9 is the outline; the [H:nnn] comments are the tour (npm run tour).
  */
 import {
-  CR0_ET, CR0_PE, CR0_PG, CR0_WP, CR4_PAE, CS, ESP, FLAG_RESERVED1, IF, IOPL_MASK, NT, SS, VM, GP, NM, PF_VEC, UD,
+  CR0_ET, CR0_NE, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR4_PAE, CS, ESP, FLAG_RESERVED1, IF, IOPL_MASK, NT, SS, VM, GP, NM, PF_VEC, UD,
 } from '../emulator/constants.ts';
 import { ExitReason, EXIT_NAMES } from '../emulator/exits.ts';
 import { loadPdptes } from '../mmu/paging.ts';
@@ -76,7 +76,11 @@ function enterGuest(c: LgCpu): void {
   copyInGuestInfo(c);
   c.setReg('trapnum', TRAPNUM_SWITCHER);
   const cr3 = lg.shadow.mapSwitcher(c, c.switcherPtePage) >>> 0;
-  cpu.cr0 = CR0_PE | CR0_ET | CR0_WP | CR0_PG;
+  // [H:136] Lazy FPU switching as lguest does it: the guest runs with CR0.TS set exactly when it asked
+  // for it (LHCALL_TS), so its next x87 instruction raises #NM, which handleTrap reflects. The FPU state
+  // itself is this vCPU's CPU's (cpu.fpu): no other guest or vCPU ever runs on it, so nothing to save.
+  // NE as a Linux Host runs: an unmasked x87 exception is #MF (vector 16), which goes to the guest.
+  cpu.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_WP | CR0_PG | (c.ts ? CR0_TS : 0);
   cpu.cr4 = lg.pae ? CR4_PAE : 0;
   cpu.cr3 = cr3;
   // [H:137] Reloading CR3 flushes the TLB on real hardware; we flush when the top level changed or the
@@ -306,7 +310,9 @@ function dispatchTrap(c: LgCpu, trapnum: number): TrapFate {
       break;
     }
     case NM:
-      // [H:230] The FPU trap: if the guest did not set TS itself, it is ours alone (nothing to restore).
+      // [H:230] The FPU trap: the Host enters with TS set only when the guest asked (enterGuest), so an
+      // #NM with the guest's TS clear cannot come from the guest's view of CR0 (nothing to restore: the
+      // state is this vCPU's own cpu.fpu); with it set, the guest's lazy-switch handler gets it.
       if (!c.ts) return 'handled';
       break;
     case LGUEST_TRAP_ENTRY:

@@ -26,11 +26,13 @@ LGUEST_GUESTS += attack-regs attack-stack attack-task attack-sparse
 LGUEST_GUESTS += attackl-io
 # fuzz-soak: the soak's and the fuzz tests' attacker (test/soak/), with the secondary-vCPU path.
 LGUEST_GUESTS += fuzz-soak
+# fpu: lazy FPU switching between ring-3 tasks (test/guests/fpu.test.ts).
+LGUEST_GUESTS += fpu
 LGUEST_EXTRA_fuzz-soak := vcpu vcpu_entry
 LGUEST_IMAGES := $(foreach g,$(LGUEST_GUESTS),$(BUILD)/$(g).elf $(BUILD)/$(g)-pae.elf)
 IMAGES += $(LGUEST_IMAGES)
 
-# i386 only, no x87/MMX/SSE (the CPU has no FPU), no CET end-branch instructions, no PIC.
+# i386 only, no x87/MMX/SSE code generation (the fpu guest uses the x87 in inline assembly only), no CET end-branch instructions, no PIC.
 LGUEST_CFLAGS := -m32 -march=i386 -mno-80387 -mno-mmx -mno-sse -std=gnu11 -O2 -Wall -Wextra \
 	-ffreestanding -nostdlib -fno-builtin -fno-pic -fno-pie -fno-stack-protector \
 	-fno-asynchronous-unwind-tables -fno-tree-loop-distribute-patterns -fno-ident \
@@ -43,6 +45,7 @@ LGUEST_HEADERS := $(wildcard $(LGUEST_DIR)/include/*.h)
 LGUEST_RUNTIME := entry boot hcall ring console format string irq desc clock mm task
 LGUEST_EXTRA_usermode := usermode_blob
 LGUEST_EXTRA_bench-switch := bench-switch_blob
+LGUEST_EXTRA_fpu := fpu_blob vcpu vcpu_entry
 # The secondary-vCPU path (runtime/vcpu.c, vcpu_entry.S: the lguest-ts SMP extension), only for smp.
 LGUEST_EXTRA_smp := vcpu vcpu_entry
 LGUEST_EXTRA_smp-stress := vcpu vcpu_entry
@@ -101,6 +104,8 @@ $(LGUEST_OBJ)/user/format.o: $(LGUEST_DIR)/runtime/format.c $(LGUEST_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LGUEST_CFLAGS) -c -o $@ $<
 $(LGUEST_OBJ)/user/usermode_user.elf: $(LGUEST_OBJ)/user/usermode_user.o $(LGUEST_OBJ)/user/format.o $(LGUEST_DIR)/user.ld
+	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/user.ld -o $@ $(filter %.o,$^)
+$(LGUEST_OBJ)/user/fpu_user.elf: $(LGUEST_OBJ)/user/fpu_user.o $(LGUEST_DIR)/user.ld
 	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/user.ld -o $@ $(filter %.o,$^)
 $(LGUEST_OBJ)/user/bench-switch_user.elf: $(LGUEST_OBJ)/user/bench-switch_user.o $(LGUEST_DIR)/user.ld
 	$(LD) $(LGUEST_LDFLAGS) -T $(LGUEST_DIR)/user.ld -o $@ $(filter %.o,$^)

@@ -100,6 +100,28 @@ describe.skipIf(skipUnless('gdb', haveGdb ? null : 'gdb is not on PATH', 'apt-ge
     expect(r.stdout).toContain('traps: done');
   });
 
+  it('fpu: the x87 registers of a vCPU are the guest\'s own (at its #NM handler: the previous task\'s state), readable and writable', async () => {
+    const FPU = image('fpu');
+    const nm = elfSymbols(FPU).get('nm_handler')!;
+    const l = await launch(FPU, '--timeout', '60');
+    const out = await gdb(l.port, `break *${hex(nm)}`, 'ignore 1 5', 'continue', 'info registers fctrl fstat ftag',
+      'p $st0', 'set $saved = $fctrl', 'set var $fctrl = 0x1234', 'p/x $fctrl', 'set var $fctrl = $saved', 'p/x $fctrl',
+      'set $savedst = $st7', 'set var $st7 = -0.75', 'info registers st7', 'set var $st7 = $savedst', 'delete', 'continue');
+    const r = await l.done;
+    expect(out).toContain(`Breakpoint 1, ${pad8(nm)} in ?? ()`);
+    // the 6th #NM: a task switch happened, the FPU still holds the previous owner's state, whose control
+    // word is one of the tasks' own (all masked, 64-bit precision, rounding control = its role)
+    const fctrl = /^fctrl\s+(0x[0-9a-f]+)\s/m.exec(out)?.[1];
+    expect(['0x37f', '0x77f', '0xb7f', '0xf7f']).toContain(fctrl);
+    expect(out).toMatch(/^\$\d+ = 0x1234$/m);
+    expect(out).toMatch(new RegExp(`^\\$\\d+ = ${fctrl}$`, 'm'));
+    expect(out).toMatch(/^st7\s+-0\.75\s+\(raw 0xbffec000000000000000\)/m);
+    // everything put back: the guest's own checks all pass
+    expect(r.stdout).toContain('fpu: done');
+    expect(r.stdout).not.toContain('FAIL');
+    expect(r.status).toBe(0);
+  });
+
   it('smp --cpus 2: one thread per started vCPU, each with its own registers; all-stop; continue to power-off', async () => {
     const start = elfSymbols(SMP).get('vcpu_secondary_start')!; // runtime/vcpu.c: only a secondary runs it
     const l = await launch('smp', '--cpus', '2', '--timeout', '60');

@@ -68,6 +68,35 @@ describe.skipIf(skipUnless('gdb', haveGdb ? null : 'gdb is not on PATH', 'apt-ge
   });
 });
 
+describe.skipIf(skipUnless('gdb', haveGdb ? null : 'gdb is not on PATH', 'apt-get install gdb'))(`gdb sees the x87${haveGdb ? '' : NO_GDB}`, () => {
+  // fld1; fldpi; [0x100024] faddp st(1); fistp dword [0x200000]; mov al, [0x200000]; out 0xF4, al; jmp $
+  const code = [0xd9, 0xe8, 0xd9, 0xeb, 0xde, 0xc1, 0xdb, 0x1d, 0x00, 0x00, 0x20, 0x00, 0xa0, 0x00, 0x00, 0x20, 0x00, 0xe6, 0xf4, 0xeb, 0xfe];
+  const dir = mkdtempSync(join(tmpdir(), 'lguest-ts-gdb-fpu-'));
+  const kernel = join(dir, 'fld.elf');
+  writeFileSync(kernel, aoutKernel(code, { bssEnd: 0x200004 }));
+
+  it('shows st0-st7 and the control registers as 80-bit values, and a write to st1 changes what the guest computes', async () => {
+    const l = await launch(kernel);
+    const out = await gdb(l.port, 'break *0x100024', 'continue', 'info registers st0 st1 st2 fctrl fstat ftag fiseg fioff fop',
+      'p $st0', 'set var $st1 = 2.5', 'p $st1', 'info float', 'delete', 'continue');
+    const r = await l.done;
+    expect(out).toMatch(/^st0\s+3\.14159265358979323851\s+\(raw 0x4000c90fdaa22168c235\)/m);
+    expect(out).toMatch(/^st1\s+1\s+\(raw 0x3fff8000000000000000\)/m);
+    expect(out).toMatch(/^st2\s+0\s+\(raw 0x00000000000000000000\)/m);
+    expect(out).toMatch(/^fctrl\s+0x37f\s/m);
+    expect(out).toMatch(/^fstat\s+0x3000\s/m); // TOP = 6
+    expect(out).toMatch(/^ftag\s+0xfff\s/m); // physical 6 and 7 valid
+    expect(out).toMatch(/^fiseg\s+0x8\s/m);
+    expect(out).toMatch(/^fioff\s+0x100022\s/m); // FLDPI's address
+    expect(out).toMatch(/^fop\s+0x1eb\s/m); // FLDPI: D9 EB
+    expect(out).toContain('$1 = 3.14159265358979323851');
+    expect(out).toContain('$2 = 2.5');
+    expect(out).toMatch(/R7: Valid\s+0x4000a000000000000000 \+2\.5/);
+    // pi + 2.5 rounds to 6 (without the write, pi + 1 would give 4): the debug exit's status (6 << 1) | 1
+    expect(r.status).toBe(13);
+  });
+});
+
 describe('the gdb stub over a socket', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lguest-ts-gdb-'));
   const spin = join(dir, 'spin.elf');

@@ -137,7 +137,7 @@ describe('gdb session', () => {
   it('reads and writes registers in gdb i386 order, and refuses to load a segment register', async () => {
     const { send, m } = demoSession();
     const [g] = await send('g');
-    expect(g).toHaveLength(16 * 8);
+    expect(g).toHaveLength(16 * 8 + (8 * 10 + 8 * 4) * 2); // the general registers, then the x87's
     const reg = (i: number) => parseLe32(g.slice(i * 8, i * 8 + 8));
     expect(reg(0)).toBe(0x2badb002); // eax: the Multiboot magic
     expect(reg(3)).toBe(0x9000); // ebx: the info
@@ -146,7 +146,6 @@ describe('gdb session', () => {
     expect(reg(10)).toBe(0x08); // cs
     expect(reg(11)).toBe(0x10); // ss
     expect(await send('p8')).toEqual([le32Hex(m.cpu.eip)]);
-    expect(await send('p10')).toEqual(['xx'.repeat(10)]); // st0: no FPU, unavailable
     expect(await send('p99')).toEqual(['E22']);
     expect(await send(`P1=${le32Hex(0x12345678)}`)).toEqual(['OK']);
     expect(m.cpu.r32[1]).toBe(0x12345678);
@@ -156,11 +155,48 @@ describe('gdb session', () => {
     expect(m.cpu.getEflags() & 0x200).toBe(0x200);
     // orig_eax (41): gdb writes -1 there whenever it moves the PC; accepted, meaning nothing
     expect(await send(`P29=${le32Hex(0xffffffff)}`)).toEqual(['OK']);
-    expect(await send(`P18=${le32Hex(0)}`)).toEqual(['E22']); // fctrl: no FPU
     const g2 = g.slice(0, 8) + le32Hex(0xcafe) + g.slice(16);
     expect(await send('G' + g2)).toEqual(['OK']);
     expect(m.cpu.r32[1]).toBe(0xcafe);
     for (const bad of ['G123', 'Gzzzzzzzz', 'P1', 'P1=12', 'Pzz=00000000', 'p', 'pzz']) expect(await send(bad), bad).toEqual(['E22']);
+  });
+
+  it('reads and writes the x87 registers: st0-st7 as 80-bit values in stack order, and fctrl ... fop', async () => {
+    const { send, m } = demoSession();
+    const f = m.cpu.fpu;
+    f.push(0x3fff, 0xc000000000000000n); // 1.5
+    f.push(0xc000, 0x8000000000000000n); // -2.0: now ST(0), 1.5 is ST(1)
+    f.fcw = 0x0b7f;
+    f.fip = 0x1234; f.fcs = 0x08; f.fdp = 0x9000; f.fds = 0x10; f.fop = 0x5c1;
+    expect(await send('p10')).toEqual(['0000000000000080' + '00c0']); // st0 = -2.0
+    expect(await send('p11')).toEqual(['00000000000000c0' + 'ff3f']); // st1 = 1.5
+    expect(await send('p18')).toEqual([le32Hex(0x0b7f)]); // fctrl
+    expect(await send('p19')).toEqual([le32Hex(6 << 11)]); // fstat: TOP = 6
+    expect(await send('p1a')).toEqual([le32Hex(0x0fff)]); // ftag: physical 6 and 7 valid, the rest empty
+    expect(await send('p1b')).toEqual([le32Hex(0x08)]); // fiseg
+    expect(await send('p1c')).toEqual([le32Hex(0x1234)]); // fioff
+    expect(await send('p1d')).toEqual([le32Hex(0x10)]); // foseg
+    expect(await send('p1e')).toEqual([le32Hex(0x9000)]); // fooff
+    expect(await send('p1f')).toEqual([le32Hex(0x5c1)]); // fop
+    const [g] = await send('g');
+    expect(g.slice(16 * 8, 16 * 8 + 40)).toBe('0000000000000080' + '00c0' + '00000000000000c0' + 'ff3f');
+    // writes: st1 := 3.0 (80 bits, tag left alone), fctrl, and fstat's TOP moves the stack
+    expect(await send('P11=00000000000000c0' + '0040')).toEqual(['OK']);
+    expect(f.stSe(1)).toBe(0x4000);
+    expect(f.stSig(1)).toBe(0xc000000000000000n);
+    expect(await send(`P18=${le32Hex(0x037f)}`)).toEqual(['OK']);
+    expect(f.fcw).toBe(0x037f);
+    expect(await send(`P19=${le32Hex(7 << 11)}`)).toEqual(['OK']);
+    expect(f.top).toBe(7);
+    expect(await send('p10')).toEqual(['00000000000000c0' + '0040']); // the old st1 is st0 now
+    // G with the x87 part: st0 written, the rest given as 'x' (left alone)
+    const [g2] = await send('g');
+    const x87 = '0000000000000080' + 'ff3f' + 'xx'.repeat(7 * 10 + 8 * 4);
+    expect(await send('G' + g2.slice(0, 16 * 8) + x87)).toEqual(['OK']);
+    expect(f.stSe(0)).toBe(0x3fff);
+    expect(f.stSig(0)).toBe(0x8000000000000000n);
+    expect(f.fcw).toBe(0x037f);
+    for (const bad of ['P10=00', 'P18=1234', 'p20', 'P20=00000000']) expect(await send(bad), bad).toEqual(['E22']);
   });
 
   it('reads and writes memory at linear addresses through the paging of the moment', async () => {

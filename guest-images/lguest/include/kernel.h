@@ -161,6 +161,8 @@ noreturn void task_exit(int code);
 void task_printf(struct task *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 u32 task_count(void);
 struct task *task_get(u32 i);               /* i = 1..task_count() */
+/* Called by the scheduler on every switch, inside its batch of hypercalls (the fpu guest sets TS here). */
+extern void (*task_switch_hook)(struct task *prev, struct task *next);
 
 /* ---- vcpu.c, vcpu_entry.S: secondary vCPUs (the lguest-ts SMP extension, lguest_abi.h) ----
  * Linked only by the guests that list them (LGUEST_EXTRA_smp in lguest.mk). The rest of the runtime is

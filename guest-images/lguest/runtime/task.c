@@ -12,6 +12,7 @@
 #define USER_PAGE_FLAGS  (_PAGE_PRESENT | _PAGE_RW | _PAGE_USER)
 
 struct task *current;
+void (*task_switch_hook)(struct task *prev, struct task *next);
 static struct task tasks[MAX_TASKS + 1];
 static u32 ntasks, live_tasks;
 static volatile int need_resched;
@@ -66,6 +67,8 @@ static void schedule(void)
 	mm_switch(&next->mm);
 	hcall_set_stack(KERNEL_DS, next->kstack_top, TASK_KSTACK_PAGES);
 	load_tls(next->tls);
+	if (task_switch_hook)
+		task_switch_hook(prev, next);
 	lazy_mode_end();
 	current = next;
 	switch_to(&prev->saved_esp, next->saved_esp);
