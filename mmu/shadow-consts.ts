@@ -4,7 +4,7 @@
  */
 import { PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US } from '../emulator/constants.ts';
 
-export const PAGE_SIZE = 4096;
+export { PAGE_SIZE } from '../emulator/constants.ts';
 export const PAGE_SHIFT = 12;
 /** Low 12 bits of an entry: its flags. */
 export const FLAGS_MASK = 0xfff;

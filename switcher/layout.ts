@@ -4,6 +4,7 @@
  * .test.ts proves the two agree through guest-images/lguest/layout.json. Use these names, never the
  * numbers.
  */
+import { PAGE_SIZE } from '../emulator/constants.ts';
 
 // ---- Hypercalls (abi 1.1 - 1.4) ----
 export const LGUEST_TRAP_ENTRY = 0x1f;
@@ -110,7 +111,8 @@ export const GATE_HI_KEEP = 0xffffef00 | 0;
 export const SWITCHER_GATE_FLAGS = 0x8e00;
 
 // ---- Guest memory (abi 3.2 - 3.5) ----
-export const PAGE_SIZE = 4096;
+/** The i386's page size (emulator/constants.ts), part of the ABI too. */
+export { PAGE_SIZE };
 export const PAGE_SHIFT = 12;
 export const PAGE_OFFSET = 0xc0000000;
 export const BOOT_PARAMS_PHYS = 0;

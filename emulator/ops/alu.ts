@@ -3,13 +3,13 @@
  * iSub in encoding order), TEST, INC, DEC, NEG, NOT. Operands are handled sign-extended to 32 bits so the
  * lazy flags (cpu.ts) need no operand size.
  */
-import { CF } from '../constants.ts';
+import { ARITH_FLAGS, CF } from '../constants.ts';
 import type { CPU } from '../cpu.ts';
 import { LF_ADC1, LF_ADD, LF_SBB1, LF_SUB } from '../flags.ts';
 import { ALU32_FORMS, opId } from '../optable.ts';
 import { bodyOp, defineOp } from './registry.ts';
 
-const ALL = 0x8d5;
+const ALL = ARITH_FLAGS;
 const CMP = 7;
 
 /** Perform group-1 operation `op` on a and b at the size given by `sh` (24: byte, 16: word, 0: dword).

@@ -3,7 +3,7 @@
  * instruction pages (undefined flags are computed the way the hardware of this project's test machine
  * does where the vectors show it; see test/vectors/README.md).
  */
-import { AF, CF, DE, OF, SF, ZF } from '../constants.ts';
+import { AF, ARITH_FLAGS, CF, DE, OF, SF, ZF } from '../constants.ts';
 import { PARITY } from '../flags.ts';
 import { defineOp } from './registry.ts';
 
@@ -29,7 +29,7 @@ export const DAA = defineOp('DAA', (c) => {
   c.r8[0] = al;
   // OF is undefined; the hardware sets it as a signed overflow of the adjustment
   const of = (~oldAl & al & 0x80) !== 0 ? OF : 0;
-  c.setArith((f & ~0x8d5) | szp8(al) | cf | af | of);
+  c.setArith((f & ~ARITH_FLAGS) | szp8(al) | cf | af | of);
 });
 
 export const DAS = defineOp('DAS', (c) => {
@@ -48,13 +48,13 @@ export const DAS = defineOp('DAS', (c) => {
   }
   c.r8[0] = al;
   const of = (oldAl & ~al & 0x80) !== 0 ? OF : 0;
-  c.setArith((f & ~0x8d5) | szp8(al) | cf | af | of);
+  c.setArith((f & ~ARITH_FLAGS) | szp8(al) | cf | af | of);
 });
 
 export const AAA = defineOp('AAA', (c) => {
   const f = c.getEflags();
   let ax = c.r16[0];
-  let fl = f & ~0x8d5;
+  let fl = f & ~ARITH_FLAGS;
   if ((ax & 0x0f) > 9 || (f & AF) !== 0) {
     ax = (ax + 0x106) & 0xffff;
     fl |= AF | CF;
@@ -67,7 +67,7 @@ export const AAA = defineOp('AAA', (c) => {
 export const AAS = defineOp('AAS', (c) => {
   const f = c.getEflags();
   let ax = c.r16[0];
-  let fl = f & ~0x8d5;
+  let fl = f & ~ARITH_FLAGS;
   if ((ax & 0x0f) > 9 || (f & AF) !== 0) {
     ax = (ax - 6) & 0xffff;
     ax = ((ax - 0x100) & 0xff00) | (ax & 0xff);
@@ -85,7 +85,7 @@ export const AAM = defineOp('AAM', (c, k) => {
   c.r8[1] = Math.floor(al / base);
   c.r8[0] = al % base;
   const f = c.getEflags();
-  c.setArith((f & ~0x8d5) | szp8(c.r8[0]));
+  c.setArith((f & ~ARITH_FLAGS) | szp8(c.r8[0]));
 });
 
 export const AAD = defineOp('AAD', (c, k) => {
@@ -98,5 +98,5 @@ export const AAD = defineOp('AAD', (c, k) => {
   const cf = a + b > 0xff ? CF : 0;
   const af = ((a ^ b ^ al) & 0x10) !== 0 ? AF : 0;
   const of = ((a ^ al) & (b ^ al) & 0x80) !== 0 ? OF : 0;
-  c.setArith((f & ~0x8d5) | szp8(al) | cf | af | of);
+  c.setArith((f & ~ARITH_FLAGS) | szp8(al) | cf | af | of);
 });

@@ -3,7 +3,7 @@
  * immediate, and the double shifts SHLD/SHRD. The count is masked to 5 bits; a masked count of zero
  * changes nothing, not even the flags. Flags are computed eagerly here.
  */
-import { AF, CF, ECX, OF, PF, SF, ZF } from '../constants.ts';
+import { AF, ARITH_FLAGS, CF, ECX, OF, PF, SF, ZF } from '../constants.ts';
 import type { CPU } from '../cpu.ts';
 import { PARITY } from '../flags.ts';
 import { OPS, opId } from '../optable.ts';
@@ -206,7 +206,7 @@ function shld(c: CPU, dst: number, src: number, n: number, bits: number, left: b
   }
   const msb = bits - 1;
   const of = ((r >>> msb) & 1) ^ ((dst >>> msb) & 1);
-  c.setArith((f & ~0x8d5) | szp(r, bits) | cf | (of ? OF : 0));
+  c.setArith((f & ~ARITH_FLAGS) | szp(r, bits) | cf | (of ? OF : 0));
   return r;
 }
 
